@@ -1,0 +1,238 @@
+"""The ``neuroadapt`` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import __version__, bus
+from .errors import ConfigError, NeuroadaptError, ProtocolError
+
+
+def _has_display() -> bool:
+    if os.environ.get("NEUROADAPT_HEADLESS") == "1":
+        return False
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+# -- validate ---------------------------------------------------------------------------
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .protocol import check_against_stream, load_protocol
+
+    failed = False
+    channels = [c.strip() for c in args.channels.split(",")] if args.channels else None
+    for path in args.files:
+        try:
+            loaded = load_protocol(path)
+            if args.sfreq or channels:
+                check_against_stream(loaded.protocol, args.sfreq or 1e9,
+                                     channels or loaded.protocol.channels,
+                                     f"a {args.sfreq:g} Hz stream" if args.sfreq else "stream")
+        except ProtocolError as exc:
+            failed = True
+            for line in exc.problems:
+                print(line if line.startswith(str(path)) else f"{path}: {line}")
+            continue
+        print(f"{path}: ok")
+    return 1 if failed else 0
+
+
+def add_validate(sub) -> None:
+    p = sub.add_parser("validate", help="check protocol files",
+                       description="Check protocol files: syntax, types, ranges, names, and "
+                                   "that every mapped parameter exists in the target scene. "
+                                   "Prints 'FILE: ok' or one line per error; exit 1 on errors.")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--sfreq", type=float, help="also check bands against this sampling rate")
+    p.add_argument("--channels", help="also check channels against this comma-separated list")
+    p.set_defaults(func=cmd_validate)
+
+
+# -- engine -----------------------------------------------------------------------------
+def cmd_engine(args: argparse.Namespace) -> int:
+    from .engine import run_engine
+    from .paths import find_protocol
+    from .protocol import load_protocol
+    from .record.session import new_session_id
+
+    loaded = load_protocol(find_protocol(args.protocol))
+    if not (args.stream or args.stream_type or args.source_id):
+        raise ConfigError("engine: give the EEG stream with --stream NAME, --stream-type TYPE "
+                          "or --source-id ID")
+    reason = run_engine(loaded, stream_name=args.stream, stream_type=args.stream_type,
+                        source_id=args.source_id, session_id=args.session_id or new_session_id(),
+                        pub_address=args.pub, commands_address=args.commands,
+                        autostart=args.autostart, resolve_timeout=args.resolve_timeout)
+    return 0 if reason in ("completed", "stopped") else 1
+
+
+def add_engine(sub) -> None:
+    p = sub.add_parser("engine", help="run the processing engine on an LSL EEG stream",
+                       description="Compute a protocol's features on a live LSL EEG stream and "
+                                   "publish features, control and markers (LSL) and control "
+                                   "messages (zmq). Waits for the 'start' command unless "
+                                   "--autostart.")
+    p.add_argument("--protocol", required=True, help="protocol file or shipped name")
+    p.add_argument("--stream", help="EEG stream name")
+    p.add_argument("--stream-type", help="EEG stream type (e.g. EEG)")
+    p.add_argument("--source-id", help="EEG stream source_id")
+    p.add_argument("--session-id", help="session id carried in output source_ids")
+    p.add_argument("--pub", default=bus.DEFAULT_PUB, help=f"zmq PUB bind (default {bus.DEFAULT_PUB}"
+                                                          "; port * picks a free one)")
+    p.add_argument("--commands", default=bus.DEFAULT_COMMANDS,
+                   help=f"zmq REP bind for commands (default {bus.DEFAULT_COMMANDS})")
+    p.add_argument("--autostart", action="store_true", help="start the protocol at once")
+    p.add_argument("--resolve-timeout", type=float, default=10.0,
+                   help="seconds to wait for the EEG stream (default 10)")
+    p.set_defaults(func=cmd_engine)
+
+
+# -- demo and run -----------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import demo_plan
+    from .supervisor import SessionSupervisor
+
+    if args.duration < 20:
+        raise ConfigError(f"--duration {args.duration:g}: a session needs at least 20 s")
+    headless = args.headless or not _has_display()
+    plan, script = demo_plan(duration=args.duration, headless=headless, out=args.out,
+                             protocol=args.protocol, seed=args.seed, subject=args.subject,
+                             scene=args.scene)
+    sup = SessionSupervisor(plan)
+    script_path = sup.dir / "simulated_brain.toml"
+    script_path.write_text(script, encoding="utf-8")
+    plan.simulate += ["--script", str(script_path)]
+    print(f"neuroadapt demo: {plan.loaded.protocol.protocol.name} on a simulated headset, "
+          f"{args.duration:g} s, scene {plan.scene} ({'offscreen' if headless else 'window'})")
+    sup.run()
+    return 0 if sup.record["ended"] == "completed" else 1
+
+
+def add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="run a complete session on the built-in synthetic headset",
+                       description="Run a complete session (baseline, then feedback) on the "
+                                   "built-in synthetic headset: simulator, engine, scene and "
+                                   "recorder as processes. Leaves a recorded session and its "
+                                   "report, and prints where.")
+    p.add_argument("--duration", type=float, default=90.0,
+                   help="session length in seconds; the protocol's phases are scaled to it "
+                        "(default 90)")
+    p.add_argument("--headless", action="store_true",
+                   help="render offscreen (automatic when there is no display)")
+    p.add_argument("--out", type=Path, default=Path("sessions"),
+                   help="folder for sessions (default ./sessions)")
+    p.add_argument("--protocol", default="alpha_relax", help="protocol (default alpha_relax)")
+    p.add_argument("--scene", help="scene (default: the protocol's)")
+    p.add_argument("--subject", default="demo", help="pseudonymous subject id (default demo)")
+    p.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .paths import find_protocol
+    from .protocol import load_protocol
+    from .record.session import check_subject
+    from .supervisor import SessionPlan, SessionSupervisor
+
+    check_subject(args.subject)
+    loaded = load_protocol(find_protocol(args.protocol))
+    stream = {k: v for k, v in (("name", args.stream), ("type", args.stream_type),
+                                ("source_id", args.source_id)) if v}
+    if not stream:
+        raise ConfigError("run: give the headset's stream with --stream NAME (see "
+                          "'neuroadapt streams'), --stream-type or --source-id")
+    plan = SessionPlan(loaded=loaded, protocol_text=loaded.text, subject=args.subject,
+                       out=args.out, scene=args.scene or loaded.protocol.protocol.scene,
+                       headless=args.headless or not _has_display(), stream=stream,
+                       resolve_timeout=args.resolve_timeout)
+    sup = SessionSupervisor(plan)
+    sup.run()
+    return 0 if sup.record["ended"] in ("completed", "stopped") else 1
+
+
+def add_run(sub) -> None:
+    p = sub.add_parser("run", help="run a session with a real headset's LSL stream",
+                       description="Run a session against a headset's LSL stream: engine, "
+                                   "scene and recorder as supervised processes.")
+    p.add_argument("--protocol", required=True, help="protocol file or shipped name")
+    p.add_argument("--subject", required=True, help="pseudonymous subject id (never a name)")
+    p.add_argument("--stream", help="EEG stream name (see 'neuroadapt streams')")
+    p.add_argument("--stream-type", help="EEG stream type")
+    p.add_argument("--source-id", help="EEG stream source_id")
+    p.add_argument("--scene", help="scene (default: the protocol's)")
+    p.add_argument("--headless", action="store_true", help="render offscreen")
+    p.add_argument("--out", type=Path, default=Path("sessions"),
+                   help="folder for sessions (default ./sessions)")
+    p.add_argument("--resolve-timeout", type=float, default=10.0,
+                   help="seconds to wait for the headset stream (default 10)")
+    p.set_defaults(func=cmd_run)
+
+
+# -- streams ----------------------------------------------------------------------------
+def cmd_streams(args: argparse.Namespace) -> int:
+    import pylsl
+
+    infos = pylsl.resolve_streams(args.timeout)
+    if not infos:
+        print(f"no LSL streams seen within {args.timeout:g} s")
+        return 0
+    print(f"{'name':<28} {'type':<12} {'ch':>4} {'rate':>8}  source_id")
+    for i in sorted(infos, key=lambda i: (i.name(), i.source_id())):
+        rate = f"{i.nominal_srate():g}" if i.nominal_srate() else "irreg."
+        print(f"{i.name():<28} {i.type():<12} {i.channel_count():>4} {rate:>8}  {i.source_id()}")
+    return 0
+
+
+def add_streams(sub) -> None:
+    p = sub.add_parser("streams", help="list the LSL streams this machine sees")
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds to listen (default 2)")
+    p.set_defaults(func=cmd_streams)
+
+
+# -- main -------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    from .record import recorder
+    from .scene import cli as scene_cli
+    from .sources import simulate
+
+    parser = argparse.ArgumentParser(
+        prog="neuroadapt",
+        description="Neuro-adaptive VR therapy engine: live EEG band power over LSL drives a "
+                    "Panda3D scene through a protocol.")
+    parser.add_argument("--version", action="version", version=f"neuroadapt {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    add_demo(sub)
+    add_run(sub)
+    simulate.add_parser(sub)
+    add_engine(sub)
+    scene_cli.add_parser(sub)
+    recorder.add_parser(sub)
+    add_validate(sub)
+    add_streams(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``neuroadapt`` command; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["demo"]:
+        # The demo is private to this machine: restrict LSL before first use.
+        from .lsl import use_machine_scope
+
+        use_machine_scope()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except NeuroadaptError as exc:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"neuroadapt: error: {line}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("neuroadapt: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,277 @@
+"""The live engine: EEG stream in; features, control and markers out.
+
+One loop, no threads: pull new samples from the source, compute every window
+they complete, step the protocol, and publish. The loop waits on the command
+socket between pulls (a few milliseconds), so it answers commands promptly and
+adds little latency. Every output is both an LSL stream (recorded by
+LabRecorder) and, for control and status, a zmq message (for the scene and the
+console).
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+
+from . import bus
+from .dsp.features import FeatureExtractor, FeatureFrame
+from .errors import NeuroadaptError
+from .lsl import STREAM_CONTROL, STREAM_FEATURES, STREAM_MARKERS, make_stream_info
+from .protocol import Control, LoadedProtocol, Marker, ProtocolEngine
+from .sources.base import Source
+
+CONTROL_EXTRA = ("feedback", "hold", "phase_index")
+
+
+@dataclass
+class EngineOutlets:
+    """The engine's three LSL outlets."""
+
+    features: object
+    control: object
+    markers: object
+
+    @classmethod
+    def create(cls, session_id: str, feature_names: list[str], param_names: list[str],
+               rate: float, endpoints: dict[str, str]) -> EngineOutlets:
+        import pylsl
+
+        f_info = make_stream_info(STREAM_FEATURES, "Features", feature_names, rate, "double64",
+                                  f"{session_id}/features")
+        # The bus endpoints travel in the features stream's desc, so a supervisor
+        # or console finds the engine by resolving the stream (no port guessing).
+        desc_bus = f_info.desc().append_child("bus")
+        for key, value in endpoints.items():
+            desc_bus.append_child_value(key, value)
+        c_info = make_stream_info(STREAM_CONTROL, "Control", [*param_names, *CONTROL_EXTRA],
+                                  rate, "double64", f"{session_id}/control")
+        m_info = make_stream_info(STREAM_MARKERS, "Markers", ["marker"], pylsl.IRREGULAR_RATE,
+                                  "string", f"{session_id}/markers")
+        return cls(pylsl.StreamOutlet(f_info), pylsl.StreamOutlet(c_info),
+                   pylsl.StreamOutlet(m_info))
+
+
+class LiveEngine:
+    """Runs a protocol on a live source until it ends or is stopped.
+
+    Parameters
+    ----------
+    loaded : LoadedProtocol
+        The validated protocol.
+    source : Source
+        Where samples come from (an LSL inlet in practice).
+    session_id : str
+        Carried in the ``source_id`` of every output stream.
+    pub_address, commands_address : str
+        zmq endpoints to bind (loopback by default).
+    autostart : bool
+        Start the protocol at the first sample instead of waiting for the
+        ``start`` command.
+    """
+
+    def __init__(self, loaded: LoadedProtocol, source: Source, *, session_id: str,
+                 pub_address: str = bus.DEFAULT_PUB,
+                 commands_address: str = bus.DEFAULT_COMMANDS,
+                 autostart: bool = False, stream_name: str = "stream") -> None:
+        self.loaded = loaded
+        self.source = source
+        self.extractor = FeatureExtractor(loaded.protocol, source.sfreq, source.ch_names,
+                                          stream_name)
+        self.protocol = ProtocolEngine(loaded)
+        self.autostart = autostart
+        self.stream_name = stream_name
+        self.pub = bus.Publisher(pub_address)
+        try:
+            self.commands = bus.CommandServer(commands_address)
+        except NeuroadaptError:
+            self.pub.close()
+            raise
+        rate = 1.0 / loaded.protocol.signal.hop
+        self.outlets = EngineOutlets.create(
+            session_id, self.protocol.feature_names, self.protocol.param_names, rate,
+            {"pub": self.pub.address, "commands": self.commands.address})
+        self._stop_reason: str | None = None
+        self._start_requested = False
+        self._last_t: float | None = None
+        self._last_control: dict | None = None
+        self._stream_state = "waiting"
+        self._next_status = 0.0
+        self.end_reason: str | None = None
+
+    # -- commands ------------------------------------------------------------------------
+    def _handle(self, cmd: str, body: dict) -> dict:
+        if cmd == "ping":
+            return {"started": self.protocol.t0 is not None, "stream": self._stream_state}
+        if cmd == "start":
+            if self.protocol.t0 is not None or self._start_requested:
+                raise NeuroadaptError("the session has already started")
+            self._start_requested = True
+            return {}
+        if cmd == "stop":
+            self._stop_reason = "stopped"
+            return {}
+        if cmd == "marker":
+            text = str(body.get("text", ""))[:1000]
+            self._send_markers([Marker(self._now(), "note", {"text": text})])
+            return {}
+        raise NeuroadaptError(f"command {cmd!r} is not available in this engine version")
+
+    def request_stop(self, reason: str = "stopped") -> None:
+        """Ask the loop to end the session at its next turn (signal-safe)."""
+        self._stop_reason = reason
+
+    # -- output --------------------------------------------------------------------------
+    def _now(self) -> float:
+        import pylsl
+
+        return pylsl.local_clock()
+
+    def _send_markers(self, markers: list[Marker]) -> None:
+        for m in markers:
+            self.outlets.markers.push_sample([m.to_json()], m.t)
+
+    def _publish(self, ctl: Control) -> None:
+        feats = [ctl.features[n] for n in self.protocol.feature_names]
+        self.outlets.features.push_sample(feats, ctl.t)
+        row = [ctl.params[p] for p in self.protocol.param_names]
+        row += [float(ctl.feedback), float(ctl.hold), float(ctl.phase_index)]
+        self.outlets.control.push_sample(row, ctl.t)
+        msg = ctl.to_message()
+        self._last_control = msg
+        self.pub.publish("control", msg)
+
+    def _publish_waiting(self, frame: FeatureFrame) -> None:
+        """Before start: stream features, keep the scene at its starting state."""
+        self.outlets.features.push_sample(
+            [frame.values[n] for n in self.protocol.feature_names], frame.t)
+        msg = {
+            "t_sample": frame.t, "phase": "waiting", "phase_kind": "waiting",
+            "phase_index": -1, "phase_elapsed": 0.0, "feedback": False, "hold": False,
+            "end": False, "params": dict(self.loaded.initial),
+            "features": {k: bus.finite_or_none(v) for k, v in frame.values.items()},
+            "normalised": {},
+        }
+        self._last_control = msg
+        self.pub.publish("control", msg)
+
+    def _publish_status(self, now: float) -> None:
+        last = getattr(self.source, "last_sample_time", None)
+        self.pub.publish("status", {
+            "stream": {
+                "name": self.stream_name, "state": self._stream_state,
+                "sfreq": self.source.sfreq, "n_channels": len(self.source.ch_names),
+                "received": self.extractor.n_received,
+                "last_sample_age": None if last is None else round(now - last, 3),
+            },
+            "phase": None if self._last_control is None else self._last_control["phase"],
+            "started": self.protocol.t0 is not None,
+        })
+
+    # -- the loop ------------------------------------------------------------------------
+    def _check_stream(self) -> None:
+        state = getattr(self.source, "state", "ok")
+        if state == self._stream_state:
+            return
+        previous, self._stream_state = self._stream_state, state
+        now = self._now()
+        if state == "stalled":
+            self._send_markers([Marker(now, "stream_stalled", {"stream": self.stream_name})])
+            if self._last_control is not None:  # hold the scene where it is
+                self.pub.publish("control", {**self._last_control, "hold": True})
+        elif state == "ok" and previous == "stalled":
+            self._send_markers([Marker(now, "stream_resumed", {"stream": self.stream_name})])
+
+    def _process(self, frames: list[FeatureFrame]) -> None:
+        for frame in frames:
+            self._last_t = frame.t
+            if self.protocol.t0 is None:
+                if self._start_requested or self.autostart:
+                    self.protocol.start(frame.t)
+                else:
+                    self._publish_waiting(frame)
+                    continue
+            if self.protocol.finished:
+                return
+            ctl = self.protocol.step(frame.values, frame.t)
+            self._send_markers(self.protocol.pop_markers())
+            self._publish(ctl)
+            if ctl.end:
+                self.end_reason = "completed"
+                return
+
+    def run(self, max_wait: float | None = None) -> str:
+        """Run until the protocol ends, ``stop`` arrives or a signal asks to stop.
+
+        Parameters
+        ----------
+        max_wait : float, optional
+            Give up (reason ``"no_data"``) if no sample arrived this many
+            seconds after starting.
+
+        Returns
+        -------
+        reason : str
+            ``"completed"``, ``"stopped"`` or ``"no_data"``.
+        """
+        t_begin = self._now()
+        while self.end_reason is None:
+            self.commands.poll(self._handle, timeout=0.004)
+            data, ts = self.source.pull()
+            if len(ts):
+                self._process(self.extractor.push(data, ts))
+            self._check_stream()
+            now = self._now()
+            if now >= self._next_status:
+                self._publish_status(now)
+                self._next_status = now + 1.0
+            if self._stop_reason is not None and self.end_reason is None:
+                self._finish(self._stop_reason)
+            if (max_wait is not None and self.extractor.n_received == 0
+                    and now - t_begin > max_wait):
+                self._finish("no_data")
+        return self.end_reason
+
+    def _finish(self, reason: str) -> None:
+        t = self._last_t if self._last_t is not None else self._now()
+        self._send_markers(self.protocol.pop_markers()
+                           + [Marker(t, "session_end", {"reason": reason})])
+        end = {**(self._last_control or {"params": dict(self.loaded.initial)}),
+               "end": True, "phase": "end"}
+        self.pub.publish("control", end)
+        self.end_reason = reason
+
+    def close(self) -> None:
+        """Release sockets and outlets."""
+        self.pub.close()
+        self.commands.close()
+        self.source.close()
+        self.outlets = None  # type: ignore[assignment]
+
+
+def run_engine(loaded: LoadedProtocol, *, stream_name: str | None, stream_type: str | None,
+               source_id: str | None, session_id: str, pub_address: str,
+               commands_address: str, autostart: bool, resolve_timeout: float) -> str:
+    """Resolve the EEG stream, run the engine, and report how it ended."""
+    from .sources.lsl_inlet import LSLSource, resolve_stream
+
+    info = resolve_stream(name=stream_name, stype=stream_type, source_id=source_id,
+                          timeout=resolve_timeout)
+    source = LSLSource(info)
+    engine = LiveEngine(loaded, source, session_id=session_id, pub_address=pub_address,
+                        commands_address=commands_address, autostart=autostart,
+                        stream_name=info.name())
+
+    def on_signal(signum, frame):  # noqa: ARG001
+        engine.request_stop("stopped")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(f"engine ready: {info.name()} ({len(source.ch_names)} ch @ {source.sfreq:g} Hz), "
+          f"control on {engine.pub.address}, commands on {engine.commands.address}",
+          flush=True)
+    try:
+        reason = engine.run()
+    finally:
+        engine.close()
+    print(f"engine ended: {reason}", flush=True)
+    return reason

@@ -1,0 +1,1 @@
+"""Recording: LabRecorder process, session folders, reports."""

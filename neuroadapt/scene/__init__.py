@@ -1,0 +1,28 @@
+"""The scene side: manifests, the comfort controller, the Scene base class.
+
+Importing this package does not import Panda3D; only
+:mod:`neuroadapt.scene.app` (the running scene) and the scenes themselves do.
+"""
+
+from .base import Scene, load_scene_class
+from .controller import SceneController
+from .manifest import (
+    SceneManifest,
+    SceneParameter,
+    find_scene,
+    list_scenes,
+    load_manifest,
+    scene_search_path,
+)
+
+__all__ = [
+    "Scene",
+    "SceneController",
+    "SceneManifest",
+    "SceneParameter",
+    "find_scene",
+    "list_scenes",
+    "load_manifest",
+    "load_scene_class",
+    "scene_search_path",
+]
