@@ -105,3 +105,35 @@ def _per_channel(value, n: int) -> list:
     if len(values) != n:
         raise ValueError(f"expected {n} values, got {len(values)}")
     return values
+
+
+def bus_endpoints(info, timeout: float = 5.0) -> dict[str, str]:
+    """The zmq endpoints an engine announces in its features stream's desc.
+
+    Parameters
+    ----------
+    info : pylsl.StreamInfo
+        A resolve result for a ``neuroadapt-features`` stream.
+    timeout : float
+        Seconds to wait for the full stream info.
+
+    Returns
+    -------
+    endpoints : dict
+        ``{"pub": ..., "commands": ...}``.
+    """
+    import pylsl
+
+    from .errors import StreamError
+
+    inlet = pylsl.StreamInlet(info)
+    try:
+        full = inlet.info(timeout)
+    finally:
+        inlet.close_stream()
+    node = full.desc().child("bus")
+    out = {k: node.child_value(k) for k in ("pub", "commands")}
+    if not all(out.values()):
+        raise StreamError(f"stream {info.name()!r} ({info.source_id()}) does not announce "
+                          "its bus endpoints")
+    return out

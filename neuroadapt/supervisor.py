@@ -29,7 +29,7 @@ from pathlib import Path
 
 from . import bus
 from .errors import NeuroadaptError, RecorderError, StreamNotFoundError
-from .lsl import STREAM_CONTROL, STREAM_FEATURES, STREAM_MARKERS, STREAM_SCENE
+from .lsl import STREAM_CONTROL, STREAM_FEATURES, STREAM_MARKERS, STREAM_SCENE, bus_endpoints
 from .protocol import LoadedProtocol
 from .record import session as sess
 
@@ -233,7 +233,7 @@ class SessionSupervisor:
                 engine_args += [opt, stream[key]]
         engine = self.spawn("engine", engine_args)
         info = self._resolve(engine, f"{sid}/features", plan.resolve_timeout + 10)
-        endpoints = self._endpoints(info)
+        endpoints = bus_endpoints(info)
         self.echo(f"engine: control on {endpoints['pub']}")
         scene_args = ["scene", plan.scene, "--control", endpoints["pub"],
                       "--source-id", f"{sid}/scene"]
@@ -253,21 +253,6 @@ class SessionSupervisor:
         self._save()
         self.echo(f"recording: {self.dir / 'session.xdf'}")
         return self._drive(endpoints)
-
-    @staticmethod
-    def _endpoints(info) -> dict[str, str]:
-        import pylsl
-
-        inlet = pylsl.StreamInlet(info)
-        try:
-            full = inlet.info(5.0)
-        finally:
-            inlet.close_stream()
-        node = full.desc().child("bus")
-        out = {k: node.child_value(k) for k in ("pub", "commands")}
-        if not all(out.values()):
-            raise NeuroadaptError("engine stream does not announce its bus endpoints")
-        return out
 
     def _drive(self, endpoints: dict[str, str]) -> str:
         """Start the protocol and follow it until it ends."""

@@ -92,6 +92,13 @@ class FeatureExtractor:
             self._specs.append((f.name, band, total, chans))
         self.names = [f.name for f in protocol.features]
         self._next_end = self.n_window
+        # Non-finite samples (dropouts some drivers send as NaN) are replaced by
+        # each channel's last finite value so the filter state stays sane, and
+        # every window touching them, or the filter's settling time after them,
+        # yields NaN features: the engine then holds instead of rewarding noise.
+        self._last_finite = np.zeros(len(used))
+        self._last_bad = -(10**12)
+        self._settle = int(sfreq)
 
     @property
     def n_received(self) -> int:
@@ -115,14 +122,33 @@ class FeatureExtractor:
         """
         frames: list[FeatureFrame] = []
         for start in range(0, len(data), self._piece):
-            piece = data[start:start + self._piece, self._pick]
+            piece = np.asarray(data[start:start + self._piece, self._pick], dtype=float)
+            piece = self._repair(piece)
             self._buffer.write(self._filter.process(piece), timestamps[start:start + self._piece])
             while self._buffer.n_written >= self._next_end:
-                win, ts = self._buffer.since(self._next_end - self.n_window)
-                frames.append(FeatureFrame(float(ts[self.n_window - 1]), self._next_end,
-                                           self.compute(win[: self.n_window])))
+                first = self._next_end - self.n_window
+                win, ts = self._buffer.since(first)
+                if first - self._settle <= self._last_bad:
+                    values = dict.fromkeys(self.names, float("nan"))
+                else:
+                    values = self.compute(win[: self.n_window])
+                frames.append(FeatureFrame(float(ts[self.n_window - 1]), self._next_end, values))
                 self._next_end += self.n_hop
         return frames
+
+    def _repair(self, piece: np.ndarray) -> np.ndarray:
+        """Replace non-finite samples by the channel's last finite value."""
+        bad = ~np.isfinite(piece)
+        if bad.any():
+            rows = np.flatnonzero(bad.any(axis=1))
+            self._last_bad = self._buffer.n_written + int(rows[-1])
+            piece = piece.copy()
+            for i in range(len(piece)):  # rare path: only chunks with dropouts
+                piece[i] = np.where(bad[i], self._last_finite, piece[i])
+                self._last_finite = piece[i]
+        elif len(piece):
+            self._last_finite = piece[-1].copy()
+        return piece
 
     def compute(self, window: np.ndarray) -> dict[str, float]:
         """Feature values of one filtered window of shape (n_window, n_used_channels)."""
