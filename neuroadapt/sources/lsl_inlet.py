@@ -29,7 +29,14 @@ from neuroadapt.errors import ConfigError, StreamError, StreamNotFoundError
 from neuroadapt.lsl import channel_labels
 from neuroadapt.sources.base import Source
 
-__all__ = ["LSLSource", "SourceState", "StateChange", "describe_stream", "resolve_stream"]
+__all__ = [
+    "LSLSource",
+    "SourceState",
+    "StateChange",
+    "describe_stream",
+    "not_found_message",
+    "resolve_stream",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +54,9 @@ _FORMAT_NAMES = {
     pylsl.cf_string: "string",
     **{fmt: np.dtype(dtype).name for fmt, dtype in _NUMERIC_FORMATS.items()},
 }
+# liblsl queues at least this many seconds when pulls pause (a busy engine, a
+# debugger): a backlog is then delivered over the next pulls instead of lost.
+_MIN_INLET_SECONDS = 60
 # How often resolve_stream looks at what the background resolver has found.
 _RESOLVE_POLL = 0.05
 
@@ -57,7 +67,7 @@ def resolve_stream(
     stype: str | None = None,
     source_id: str | None = None,
     timeout: float = 5.0,
-) -> Any:
+) -> pylsl.StreamInfo:
     """Find the LSL stream that has every given property.
 
     Parameters
@@ -95,7 +105,7 @@ def resolve_stream(
     # no quoting of user text into XPath is needed.
     resolver = pylsl.ContinuousResolver(forget_after=max(timeout, 1.0))
     deadline = time.monotonic() + timeout
-    seen: list[Any] = []
+    seen: list[pylsl.StreamInfo] = []
     try:
         while True:
             seen = resolver.results()
@@ -118,7 +128,7 @@ def resolve_stream(
     raise StreamNotFoundError(not_found_message(wanted, timeout, seen))
 
 
-def _matches(info: Any, wanted: dict[str, str]) -> bool:
+def _matches(info: pylsl.StreamInfo, wanted: dict[str, str]) -> bool:
     props = {"name": info.name, "type": info.type, "source_id": info.source_id}
     return all(props[key]() == value for key, value in wanted.items())
 
@@ -129,7 +139,7 @@ def _describe_query(wanted: dict[str, str]) -> str:
     return ", ".join(f"{key}={value!r}" for key, value in wanted.items())
 
 
-def not_found_message(wanted: dict[str, str], timeout: float, seen: list[Any]) -> str:
+def not_found_message(wanted: dict[str, str], timeout: float, seen: list[pylsl.StreamInfo]) -> str:
     """The one-line message of :class:`StreamNotFoundError` for a failed resolve.
 
     Parameters
@@ -148,7 +158,7 @@ def not_found_message(wanted: dict[str, str], timeout: float, seen: list[Any]) -
     return f"{head}; streams seen: {', '.join(describe_stream(info) for info in seen)}"
 
 
-def describe_stream(info: Any, *, verbose: bool = False) -> str:
+def describe_stream(info: pylsl.StreamInfo, *, verbose: bool = False) -> str:
     """Short description like ``neuroadapt-sim (EEG, 8 ch @ 250 Hz)``.
 
     With ``verbose``, the source id and host are added, which tell apart streams
@@ -198,8 +208,9 @@ class LSLSource(Source):
         The stream, typically from :func:`resolve_stream`. It must have a
         regular sampling rate and a numeric format.
     buffer_seconds : float
-        Seconds of signal kept in :attr:`buffer`, and the inlet's own queue
-        length: if nobody pulls for longer, liblsl drops the oldest samples.
+        Seconds of signal kept in :attr:`buffer`. liblsl's own queue holds
+        ``max(buffer_seconds, 60)`` seconds; only a pause of the puller longer
+        than that loses samples (the oldest).
     stall_timeout : float
         Seconds without a new sample after which :attr:`state` becomes ``"stalled"``.
     max_chunk : int, optional
@@ -245,7 +256,7 @@ class LSLSource(Source):
 
     def __init__(
         self,
-        info: Any,
+        info: pylsl.StreamInfo,
         *,
         buffer_seconds: float = 30.0,
         stall_timeout: float = 2.0,
@@ -278,9 +289,9 @@ class LSLSource(Source):
         flags = pylsl.proc_clocksync | pylsl.proc_monotonize
         if dejitter:
             flags |= pylsl.proc_dejitter
-        self._inlet: Any = pylsl.StreamInlet(
+        self._inlet: pylsl.StreamInlet | None = pylsl.StreamInlet(
             info,
-            max_buflen=max(1, math.ceil(buffer_seconds)),
+            max_buflen=max(_MIN_INLET_SECONDS, math.ceil(buffer_seconds)),
             recover=True,
             processing_flags=flags,
         )

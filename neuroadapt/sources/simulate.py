@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from neuroadapt.sources.synthetic import (
     AmplitudeScript,
     SyntheticHeadset,
 )
+
+if TYPE_CHECKING:
+    import pylsl
 
 __all__ = ["DEFAULT_NAME", "HeadsetSimulator", "add_parser", "main"]
 
@@ -68,6 +71,9 @@ class HeadsetSimulator:
         pushes 5 samples at a time, like a typical Bluetooth amplifier).
     quiet : bool
         Do not print the start-up line on stdout.
+    linger : float
+        Seconds the outlet stays open after the last sample of ``duration``, so
+        that consumers receive the final chunks before the stream disappears.
 
     Attributes
     ----------
@@ -75,7 +81,7 @@ class HeadsetSimulator:
         The stream's description: type ``EEG``, float32, labels in desc with
         unit ``microvolts`` (the counter channel: unit ``samples``, type ``MISC``).
     n_pushed : int
-        Number of samples pushed so far.
+        Number of samples pushed so far, over every run.
     """
 
     def __init__(
@@ -87,6 +93,7 @@ class HeadsetSimulator:
         duration: float | None = None,
         chunk_seconds: float = 0.02,
         quiet: bool = False,
+        linger: float = 0.5,
     ) -> None:
         if not name or not name.strip():
             raise ConfigError("name: must be a non-empty string")
@@ -99,11 +106,12 @@ class HeadsetSimulator:
         self.source_id = source_id or f"{name}-seed{headset.seed}"
         self.duration = duration
         self.quiet = quiet
+        self.linger = max(0.0, float(linger))
         self._chunk = max(1, round(chunk_seconds * headset.sfreq))
         self._n_total = None if duration is None else max(1, round(duration * headset.sfreq))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._outlet: Any = None
+        self._outlet: pylsl.StreamOutlet | None = None
         self._running = False
         self.n_pushed = 0
         n_eeg = len(headset.eeg_names)
@@ -138,8 +146,12 @@ class HeadsetSimulator:
         """Stream until ``duration`` has elapsed or :meth:`stop` is called, then close.
 
         Blocks. Prints ``simulating NAME: 8 ch @ 250 Hz (source_id=...)`` first
-        unless ``quiet``.
+        unless ``quiet``. A later call streams again, continuing the signal.
         """
+        self._stop.clear()
+        self._run()
+
+    def _run(self) -> None:
         import pylsl
 
         if self._running:
@@ -161,24 +173,31 @@ class HeadsetSimulator:
     def _stream(self, clock: Callable[[], float]) -> None:
         sfreq = self.headset.sfreq
         max_chunk = max(self._chunk, round(_MAX_CATCH_UP_SECONDS * sfreq))
+        outlet = self._outlet
+        assert outlet is not None, "open() first"
         t0 = clock()
+        sent = 0  # samples pushed by this run; sample k of the run is due at t0 + k / sfreq
         while not self._stop.is_set():
             # Samples 0 .. floor((now - t0) * sfreq) are due by now.
             due = math.floor((clock() - t0) * sfreq) + 1
             if self._n_total is not None:
                 due = min(due, self._n_total)
-            n = min(due - self.n_pushed, max_chunk)
+            n = min(due - sent, max_chunk)
             if n > 0:
                 data = self.headset.generate(n).astype(np.float32)
-                stamps = t0 + np.arange(self.n_pushed, self.n_pushed + n) / sfreq
-                self._outlet.push_chunk(data, stamps.tolist())
+                stamps = t0 + np.arange(sent, sent + n) / sfreq
+                outlet.push_chunk(data, stamps.tolist())
+                sent += n
                 self.n_pushed += n
                 if n == max_chunk:
                     continue  # still catching up: push the rest without waiting
-            if self._n_total is not None and self.n_pushed >= self._n_total:
+            if self._n_total is not None and sent >= self._n_total:
+                # Destroying the outlet right after the last push can drop the chunk
+                # still in flight to consumers; keep it open a moment (stop() cuts this).
+                self._stop.wait(self.linger)
                 break
             # Wake when the last sample of the next chunk is due.
-            wake = t0 + (self.n_pushed + self._chunk - 1) / sfreq
+            wake = t0 + (sent + self._chunk - 1) / sfreq
             self._stop.wait(max(0.0, wake - clock()))
 
     def start(self) -> HeadsetSimulator:
@@ -190,7 +209,7 @@ class HeadsetSimulator:
             raise RuntimeError("this simulator is already running")
         self._stop.clear()
         self.open()
-        self._thread = threading.Thread(target=self.run, name=f"simulate-{self.name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"simulate-{self.name}", daemon=True)
         self._thread.start()
         return self
 
@@ -258,6 +277,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--line-freq",
         type=float,
         choices=(0.0, 50.0, 60.0),
+        metavar="{0,50,60}",
         default=50.0,
         help="mains frequency in Hz, 0 for none (%(default)g)",
     )
