@@ -19,7 +19,10 @@ from .manifest import SceneManifest
 
 # Below this fraction of a parameter's range the glide snaps onto its goal, so
 # values settle exactly instead of creeping forever in the exponential tail.
-_SNAP = 1e-6
+_SNAP = 1e-4
+# Coasting during hold stops below this fraction of the range per second
+# (nothing on screen moves visibly that slowly).
+_CREEP = 1e-3
 
 
 class SceneController:
@@ -62,6 +65,7 @@ class SceneController:
         self._rate = np.array([p.max_rate for p in params], dtype=float)
         self._neutral = np.array([p.neutral for p in params], dtype=float)
         self._snap = _SNAP * (self._high - self._low)
+        self._creep = _CREEP * (self._high - self._low)
         self._target = np.array([p.default for p in params], dtype=float)
         self._applied = self._target.copy()
         self._velocity = np.zeros_like(self._target)
@@ -160,6 +164,7 @@ class SceneController:
             stop_tau = self.time_constant / 2
             decay = math.exp(-dt / stop_tau) if stop_tau > 0 else 0.0
             self._velocity *= decay
+            self._velocity[np.abs(self._velocity) < self._creep] = 0.0
             delta = np.clip(self._velocity * dt, -limit, limit)
         else:
             goal = self._target if self._feedback else self._neutral
@@ -171,7 +176,6 @@ class SceneController:
             delta = np.where(close, gap, delta)
         new = np.clip(self._applied + delta, self._low, self._high)
         self._velocity = (new - self._applied) / dt
-        self._velocity[np.abs(self._velocity) < 1e-12] = 0.0
         self._applied = new
         return self.applied
 

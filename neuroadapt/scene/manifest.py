@@ -25,6 +25,7 @@ Indices in field paths start at 0, as in the protocol validator.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -238,7 +239,7 @@ def load_manifest(path: str | os.PathLike[str]) -> SceneManifest:
     else:
         for key in scene:
             if key not in _SCENE_KEYS:
-                bad(f"scene.{key}", f"unknown field; expected one of {', '.join(_SCENE_KEYS)}")
+                bad(f"scene.{key}", _unknown_field(key, _SCENE_KEYS))
         title = scene.get("title")
         if not isinstance(title, str) or not title.strip():
             bad("scene.title", "must be a non-empty string")
@@ -289,7 +290,7 @@ def _parse_parameter(raw: object, field: str,
 
     for key in raw:
         if key not in _PARAM_KEYS:
-            fail(key, f"unknown field; expected one of {', '.join(_PARAM_KEYS)}")
+            fail(key, _unknown_field(key, _PARAM_KEYS))
     for key in _PARAM_REQUIRED:
         if key not in raw:
             fail(key, "missing")
@@ -406,6 +407,12 @@ def list_scenes() -> list[str]:
             continue
         names.update(e.name for e in entries if (e / MANIFEST_FILE).is_file())
     return sorted(names)
+
+
+def _unknown_field(key: str, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(key.replace("-", "_"), known, n=1, cutoff=0.75)
+    hint = f"did you mean {close[0]!r}?" if close else f"expected one of {', '.join(known)}"
+    return f"unknown field; {hint}"
 
 
 def _number(value: object) -> float | None:
