@@ -233,8 +233,8 @@ class LiveEngine:
 
     def _finish(self, reason: str) -> None:
         t = self._last_t if self._last_t is not None else self._now()
-        self._send_markers(self.protocol.pop_markers()
-                           + [Marker(t, "session_end", {"reason": reason})])
+        self._send_markers([*self.protocol.pop_markers(),
+                            Marker(t, "session_end", {"reason": reason})])
         end = {**(self._last_control or {"params": dict(self.loaded.initial)}),
                "end": True, "phase": "end"}
         self.pub.publish("control", end)
@@ -261,7 +261,7 @@ def run_engine(loaded: LoadedProtocol, *, stream_name: str | None, stream_type: 
                         commands_address=commands_address, autostart=autostart,
                         stream_name=info.name())
 
-    def on_signal(signum, frame):  # noqa: ARG001
+    def on_signal(signum, frame):
         engine.request_stop("stopped")
 
     signal.signal(signal.SIGTERM, on_signal)

@@ -121,7 +121,7 @@ class SessionSupervisor:
 
     def spawn(self, name: str, args: list[str]) -> Child:
         log = self.logs / f"{name}.log"
-        fh = open(log, "w", encoding="utf-8")  # noqa: SIM115 - owned by the child
+        fh = open(log, "w", encoding="utf-8")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         proc = subprocess.Popen([sys.executable, "-m", "neuroadapt", *args], stdout=fh,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -152,11 +152,8 @@ class SessionSupervisor:
         # A continuous resolver keeps querying in the background; short one-shot
         # resolves in a loop can miss a stream that a single longer wait finds.
         resolver = pylsl.ContinuousResolver(prop="source_id", value=source_id)
-        try:
-            return self._wait(child, f"its stream {source_id!r} appeared",
-                              lambda: (resolver.results() or [None])[0], timeout)
-        finally:
-            del resolver
+        return self._wait(child, f"its stream {source_id!r} appeared",
+                          lambda: (resolver.results() or [None])[0], timeout)
 
     def _log_has(self, child: Child, text: str, timeout: float) -> None:
         self._wait(child, f"'{text}'",
@@ -181,7 +178,6 @@ class SessionSupervisor:
     # -- the session ---------------------------------------------------------------------
     def run(self) -> Path:
         """Run the session to its end; returns the session folder."""
-        plan = self.plan
         old = signal.signal(signal.SIGINT, self._on_interrupt)
         old_term = signal.signal(signal.SIGTERM, self._on_interrupt)
         ended = "crashed"
@@ -211,7 +207,7 @@ class SessionSupervisor:
         self.echo(f"session ({ended}): {self.dir}")
         return self.dir
 
-    def _on_interrupt(self, signum, frame) -> None:  # noqa: ARG002
+    def _on_interrupt(self, signum, frame) -> None:
         if not self._interrupted:
             self.echo("\nstopping the session (the recording is kept)...")
         self._interrupted = True

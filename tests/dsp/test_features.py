@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neuroadapt.dsp.bandpower import BandPower
 from neuroadapt.dsp.features import FeatureExtractor
 from neuroadapt.dsp.filters import design_preprocessing, filter_offline
 from neuroadapt.errors import ProtocolError
