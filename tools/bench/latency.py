@@ -55,7 +55,7 @@ def channel_names(n: int) -> list[str]:
         return EIGHT[:n]
     import mne
 
-    names = [c for c in mne.channels.make_standard_montage("standard_1005").ch_names
+    names = [c for c in mne.channels.make_standard_montage("standard_1020").ch_names
              if c not in EIGHT]
     return EIGHT + names[: n - len(EIGHT)]
 
