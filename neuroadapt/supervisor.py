@@ -100,7 +100,7 @@ class SessionSupervisor:
         self.children: dict[str, Child] = {}
         self.session_id = sess.new_session_id()
         self.dir = sess.create_session_dir(plan.out, plan.subject,
-                                           plan.loaded.protocol.protocol.name)
+                                           plan.loaded.protocol.protocol.name).resolve()
         self.logs = self.dir / "logs"
         self.logs.mkdir()
         (self.dir / "protocol.toml").write_text(plan.protocol_text, encoding="utf-8")
