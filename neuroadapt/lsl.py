@@ -137,3 +137,18 @@ def bus_endpoints(info, timeout: float = 5.0) -> dict[str, str]:
         raise StreamError(f"stream {info.name()!r} ({info.source_id()}) does not announce "
                           "its bus endpoints")
     return out
+
+
+def channel_types(info) -> list[str]:
+    """Channel types from a stream's desc, lower-case (``eeg``, ``misc``, ...).
+
+    Channels without a type take the stream's type when it is EEG, else ``misc``.
+    """
+    default = "eeg" if info.type().upper() == "EEG" else "misc"
+    types: list[str] = []
+    ch = info.desc().child("channels").child("channel")
+    while not ch.empty() and len(types) < info.channel_count():
+        types.append((ch.child_value("type") or default).lower())
+        ch = ch.next_sibling("channel")
+    types += [default] * (info.channel_count() - len(types))
+    return types

@@ -26,7 +26,7 @@ from pylsl.util import TimeoutError as LSLTimeoutError
 
 from neuroadapt.buffer import RingBuffer
 from neuroadapt.errors import ConfigError, StreamError, StreamNotFoundError
-from neuroadapt.lsl import channel_labels
+from neuroadapt.lsl import channel_labels, channel_types
 from neuroadapt.sources.base import Source
 
 __all__ = [
@@ -309,6 +309,7 @@ class LSLSource(Source):
         self.info = full
         self.name: str = full.name()
         self.ch_names = channel_labels(full)
+        self.ch_types = channel_types(full)
         self.sfreq = float(sfreq)
         self.stall_timeout = float(stall_timeout)
         self.buffer = RingBuffer(max(1, math.ceil(buffer_seconds * self.sfreq)), self.n_channels)

@@ -55,8 +55,10 @@ def channel_names(n: int) -> list[str]:
         return EIGHT[:n]
     import mne
 
-    names = [c for c in mne.channels.make_standard_montage("standard_1020").ch_names
-             if c not in EIGHT]
+    from neuroadapt.sources.channels import resolve_montage
+
+    montage = mne.channels.make_standard_montage(resolve_montage("standard_1020"))
+    names = [c for c in montage.ch_names if c not in EIGHT]
     return EIGHT + names[: n - len(EIGHT)]
 
 
