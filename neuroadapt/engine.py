@@ -76,7 +76,8 @@ class LiveEngine:
         self.loaded = loaded
         self.source = source
         self.extractor = FeatureExtractor(loaded.protocol, source.sfreq, source.ch_names,
-                                          stream_name)
+                                          stream_name,
+                                          ch_types=getattr(source, "ch_types", None))
         self.protocol = ProtocolEngine(loaded)
         self.autostart = autostart
         self.stream_name = stream_name
@@ -130,13 +131,14 @@ class LiveEngine:
         for m in markers:
             self.outlets.markers.push_sample([m.to_json()], m.t)
 
-    def _publish(self, ctl: Control) -> None:
+    def _publish(self, ctl: Control, artifacts: str = "") -> None:
         feats = [ctl.features[n] for n in self.protocol.feature_names]
         self.outlets.features.push_sample(feats, ctl.t)
         row = [ctl.params[p] for p in self.protocol.param_names]
         row += [float(ctl.feedback), float(ctl.hold), float(ctl.phase_index)]
         self.outlets.control.push_sample(row, ctl.t)
         msg = ctl.to_message()
+        msg["artifacts"] = artifacts or None
         self._last_control = msg
         self.pub.publish("control", msg)
 
@@ -149,7 +151,7 @@ class LiveEngine:
             "phase_index": -1, "phase_elapsed": 0.0, "feedback": False, "hold": False,
             "end": False, "params": dict(self.loaded.initial),
             "features": {k: bus.finite_or_none(v) for k, v in frame.values.items()},
-            "normalised": {},
+            "normalised": {}, "artifacts": frame.reason or None,
         }
         self._last_control = msg
         self.pub.publish("control", msg)
@@ -165,7 +167,15 @@ class LiveEngine:
             },
             "phase": None if self._last_control is None else self._last_control["phase"],
             "started": self.protocol.t0 is not None,
+            "quality": self._quality(),
         })
+
+    def _quality(self) -> dict[str, dict[str, str]]:
+        """Per-channel traffic light for the console: level and reason."""
+        quality = self.extractor.quality
+        if quality is None:
+            return {}
+        return {ch: {"level": q.level, "reason": q.reason} for ch, q in quality.levels.items()}
 
     # -- the loop ------------------------------------------------------------------------
     def _check_stream(self) -> None:
@@ -184,6 +194,11 @@ class LiveEngine:
     def _process(self, frames: list[FeatureFrame]) -> None:
         for frame in frames:
             self._last_t = frame.t
+            if frame.quality:
+                self._send_markers([
+                    Marker(c.t, "quality", {"channel": c.channel, "level": c.level,
+                                            "reason": c.reason, "previous": c.previous})
+                    for c in frame.quality])
             if self.protocol.t0 is None:
                 if self._start_requested or self.autostart:
                     self.protocol.start(frame.t)
@@ -192,9 +207,10 @@ class LiveEngine:
                     continue
             if self.protocol.finished:
                 return
-            ctl = self.protocol.step(frame.values, frame.t)
+            ctl = self.protocol.step(frame.values, frame.t, valid=frame.valid,
+                                     reason=frame.reason)
             self._send_markers(self.protocol.pop_markers())
-            self._publish(ctl)
+            self._publish(ctl, frame.reason)
             if ctl.end:
                 self.end_reason = "completed"
                 return

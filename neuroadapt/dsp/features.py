@@ -8,15 +8,21 @@ samples give the same features whatever the chunking.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..buffer import RingBuffer
 from ..protocol.loader import check_against_stream
 from ..protocol.schema import Protocol
+from .artifacts import ArtifactDetector, WindowArtifacts
 from .bandpower import BandPower, relative_power
 from .filters import CausalFilter, design_preprocessing
+from .quality import ChannelQuality, QualityChange
+
+# Channels judged for blinks even when no feature uses them: the frontal row
+# sees the eyes first.
+_FRONTAL_PREFIXES = ("FP", "AF", "F")
 
 
 @dataclass(frozen=True)
@@ -31,12 +37,32 @@ class FeatureFrame:
         Absolute index (count of samples since the extractor started) one past
         the window's last sample.
     values : dict of str to float
-        One value per protocol feature.
+        One value per protocol feature (NaN where the window had dropouts).
+    artifacts : WindowArtifacts or None
+        What the artifact detectors found in the window (None when disabled).
+    quality : list of QualityChange
+        Per-channel signal-quality changes decided at this window.
     """
 
     t: float
     index: int
     values: dict[str, float]
+    artifacts: WindowArtifacts | None = None
+    quality: list[QualityChange] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        """True when the window may drive feedback: finite values, no artifact."""
+        if self.artifacts is not None and self.artifacts.contaminated:
+            return False
+        return all(np.isfinite(v) for v in self.values.values())
+
+    @property
+    def reason(self) -> str:
+        """Why the window is not valid ("" when it is)."""
+        if self.artifacts is not None and self.artifacts.contaminated:
+            return self.artifacts.describe()
+        return "" if self.valid else "signal dropout"
 
 
 class FeatureExtractor:
@@ -53,6 +79,11 @@ class FeatureExtractor:
         Channel labels of the incoming stream (matched case-insensitively).
     stream : str
         Name of the stream, for error messages.
+    ch_types : sequence of str, optional
+        Type of each channel (``eeg``, ``misc``...); only EEG channels are
+        judged for artifacts and quality. All EEG when omitted.
+    detect_artifacts : bool
+        Run the artifact detectors and per-channel quality on every window.
 
     Raises
     ------
@@ -61,11 +92,25 @@ class FeatureExtractor:
     """
 
     def __init__(self, protocol: Protocol, sfreq: float, ch_names: Sequence[str],
-                 stream: str = "stream") -> None:
+                 stream: str = "stream", *, ch_types: Sequence[str] | None = None,
+                 detect_artifacts: bool = True) -> None:
         check_against_stream(protocol, sfreq, ch_names, stream)
         upper = [c.upper() for c in ch_names]
         used = protocol.channels
         self._pick = np.array([upper.index(c.upper()) for c in used], dtype=int)
+        types = [t.lower() for t in ch_types] if ch_types else ["eeg"] * len(ch_names)
+        eeg = [i for i, t in enumerate(types) if t == "eeg"]
+        # Artifacts that hold feedback are judged on the feature channels and the
+        # frontal channels; quality is shown for every EEG channel.
+        judged = sorted(set(self._pick.tolist())
+                        | {i for i in eeg if upper[i].startswith(_FRONTAL_PREFIXES)})
+        self._judged = np.array(judged, dtype=int)
+        self._eeg = np.array(eeg, dtype=int)
+        line = float(protocol.signal.notch or 50)
+        self.detector = (ArtifactDetector(sfreq, [ch_names[i] for i in judged], line_freq=line)
+                         if detect_artifacts and judged else None)
+        self.quality = (ChannelQuality(sfreq, [ch_names[i] for i in eeg], line_freq=line)
+                        if detect_artifacts and eeg else None)
         self.sfreq = float(sfreq)
         sig = protocol.signal
         self.n_window = int(round(sig.window * sfreq))
@@ -77,6 +122,7 @@ class FeatureExtractor:
         # with slack for bursty delivery; larger pushes are cut into pieces.
         self._piece = max(self.n_hop, int(sfreq))
         self._buffer = RingBuffer(self.n_window + 2 * self._piece, len(used))
+        self._raw = RingBuffer(self.n_window + 2 * self._piece, len(ch_names))
         bands: list[tuple[float, float]] = []
         for f in protocol.features:
             for b in (f.band, f.total):
@@ -96,7 +142,7 @@ class FeatureExtractor:
         # each channel's last finite value so the filter state stays sane, and
         # every window touching them, or the filter's settling time after them,
         # yields NaN features: the engine then holds instead of rewarding noise.
-        self._last_finite = np.zeros(len(used))
+        self._last_finite = np.zeros(len(ch_names))
         self._last_bad = -(10**12)
         self._settle = int(sfreq)
 
@@ -122,19 +168,32 @@ class FeatureExtractor:
         """
         frames: list[FeatureFrame] = []
         for start in range(0, len(data), self._piece):
-            piece = np.asarray(data[start:start + self._piece, self._pick], dtype=float)
-            piece = self._repair(piece)
-            self._buffer.write(self._filter.process(piece), timestamps[start:start + self._piece])
+            piece = self._repair(np.asarray(data[start:start + self._piece], dtype=float))
+            stamps = timestamps[start:start + self._piece]
+            self._raw.write(piece, stamps)
+            self._buffer.write(self._filter.process(piece[:, self._pick]), stamps)
             while self._buffer.n_written >= self._next_end:
-                first = self._next_end - self.n_window
-                win, ts = self._buffer.since(first)
-                if first - self._settle <= self._last_bad:
-                    values = dict.fromkeys(self.names, float("nan"))
-                else:
-                    values = self.compute(win[: self.n_window])
-                frames.append(FeatureFrame(float(ts[self.n_window - 1]), self._next_end, values))
+                frames.append(self._frame(self._next_end))
                 self._next_end += self.n_hop
         return frames
+
+    def _frame(self, end: int) -> FeatureFrame:
+        first = end - self.n_window
+        win, ts = self._buffer.since(first)
+        t = float(ts[self.n_window - 1])
+        if first - self._settle <= self._last_bad:
+            values = dict.fromkeys(self.names, float("nan"))
+        else:
+            values = self.compute(win[: self.n_window])
+        artifacts = None
+        changes: list[QualityChange] = []
+        if self.detector is not None or self.quality is not None:
+            raw = self._raw.since(first)[0][: self.n_window]
+            if self.detector is not None:
+                artifacts = self.detector.check(raw[:, self._judged])
+            if self.quality is not None:
+                changes = self.quality.update(raw[:, self._eeg], t)
+        return FeatureFrame(t, end, values, artifacts, changes)
 
     def _repair(self, piece: np.ndarray) -> np.ndarray:
         """Replace non-finite samples by the channel's last finite value."""

@@ -211,7 +211,8 @@ class ProtocolEngine:
                 out[name] = math.nan
         return out
 
-    def step(self, features: Mapping[str, float], t: float, *, valid: bool = True) -> Control:
+    def step(self, features: Mapping[str, float], t: float, *, valid: bool = True,
+             reason: str = "") -> Control:
         """Advance to data time ``t`` with one window's feature values.
 
         Parameters
@@ -223,6 +224,8 @@ class ProtocolEngine:
         valid : bool
             False when the window is contaminated or the stream is lost: the
             scene holds and nothing is learned from the window.
+        reason : str
+            Why the window is not valid, recorded with the ``hold_start`` marker.
 
         Returns
         -------
@@ -238,7 +241,8 @@ class ProtocolEngine:
         usable = valid and all(math.isfinite(v) for v in values.values())
         if usable != (not self._held) and not self.finished:
             self._held = not usable
-            self._markers.append(Marker(t, "hold_start" if self._held else "hold_end", {}))
+            data = {"reason": reason or "invalid features"} if self._held else {}
+            self._markers.append(Marker(t, "hold_start" if self._held else "hold_end", data))
         ph = self.protocol.phases[self._phase]
         if usable and not self.finished and ph.name == self._calib_phase:
             for n, v in values.items():

@@ -134,20 +134,55 @@ def test_dropouts_give_nan_windows_then_recover():
 
 def test_eyes_closed_alpha_above_eyes_open_on_real_eeg(shared_eeg):
     """PhysioNet EEGMMIDB S001: runs 1 (eyes open) and 2 (eyes closed), same code as live."""
-    import mne
+    from neuroadapt.sources import FileSource, read_recording
 
     text = TEXT.replace("[signal]", "[signal]\nnotch = 60")  # recorded in the US
     p = parse_protocol(text.replace('channels = ["O1", "O2"]', 'channels = ["O1", "Oz", "O2"]'))
     means = {}
     for run in ("S001R01", "S001R02"):
-        raw = mne.io.read_raw_edf(shared_eeg / "physionet_eegmmidb" / f"{run}.edf",
-                                  preload=True, verbose=False)
-        names = [c.strip(".") for c in raw.ch_names]  # BCI2000 labels: "O1.." -> "O1"
-        data = raw.get_data().T * 1e6
-        ts = raw.times.copy()
-        ex = FeatureExtractor(p, raw.info["sfreq"], names, run)
+        rec = read_recording(shared_eeg / "physionet_eegmmidb" / f"{run}.edf")
+        assert {"O1", "Oz", "O2", "Fz"} <= set(rec.ch_names)  # BCI2000 "O1.." normalised
+        ex = FeatureExtractor(p, rec.sfreq, rec.ch_names, run, detect_artifacts=False)
+        source = FileSource(rec, chunk=16)  # 16-sample chunks, as a live stream delivers
         frames = []
-        for i in range(0, len(data), 16):  # 16-sample chunks, as a live stream delivers
-            frames += ex.push(data[i:i + 16], ts[i:i + 16])
+        while not source.exhausted:
+            frames += ex.push(*source.pull())
         means[run] = np.mean([f.values["alpha_rel"] for f in frames])
     assert means["S001R02"] > 2 * means["S001R01"], means
+
+
+def test_blinks_make_windows_invalid_and_name_the_reason():
+    from neuroadapt.sources.synthetic import SyntheticHeadset
+
+    names = ["Fz", "C3", "Cz", "C4", "Pz", "O1", "Oz", "O2"]
+    p = parse_protocol(TEXT.replace('channels = ["Fz"]', 'channels = ["Cz"]'))
+    sf = 250.0
+    with_blinks = SyntheticHeadset(names, sf, seed=4, blinks=True).generate(int(60 * sf))
+    without = SyntheticHeadset(names, sf, seed=4, blinks=False).generate(int(60 * sf))
+    ts = np.arange(len(with_blinks)) / sf
+    frames_b = FeatureExtractor(p, sf, names).push(with_blinks, ts)
+    frames_c = FeatureExtractor(p, sf, names).push(without, ts)
+    held = [f for f in frames_b if not f.valid]
+    assert held, "blinks every few seconds must hold some windows"
+    assert all("blink" in f.reason or "amplitude" in f.reason for f in held), \
+        {f.reason for f in held}
+    assert len(held) < 0.6 * len(frames_b)
+    assert sum(not f.valid for f in frames_c) <= 0.02 * len(frames_c)
+
+
+def test_quality_ignores_misc_channels_and_flags_a_flat_one():
+    from neuroadapt.sources.synthetic import SyntheticHeadset
+
+    names = ["Fz", "Cz", "O1", "O2"]
+    sf = 250.0
+    p = parse_protocol(TEXT.replace('channels = ["Fz"]', 'channels = ["Cz"]'))
+    data = SyntheticHeadset(names, sf, seed=1, blinks=False).generate(int(30 * sf))
+    data[:, 1] = 0.0  # Cz disconnected: flat
+    counter = np.arange(len(data), dtype=float)[:, None]
+    ex = FeatureExtractor(p, sf, [*names, "counter"], ch_types=["eeg"] * 4 + ["misc"])
+    frames = ex.push(np.hstack([data, counter]), np.arange(len(data)) / sf)
+    assert set(ex.quality.levels) == set(names)
+    assert ex.quality.levels["Cz"].level == "bad" and "flat" in ex.quality.levels["Cz"].reason
+    changes = [c for f in frames for c in f.quality]
+    assert any(c.channel == "Cz" and c.level == "bad" for c in changes)
+    assert not any(c.channel == "O1" and c.level == "bad" for c in changes)
