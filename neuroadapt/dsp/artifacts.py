@@ -1,0 +1,692 @@
+"""Window-level artifact detection on raw EEG: blinks, movement, muscle, flat, railed, mains.
+
+The live engine must never reward a contaminated window. :class:`ArtifactDetector`
+looks at the same raw window the features come from and says, per detector,
+which channels tripped (:class:`WindowArtifacts`); the engine holds feedback
+while :attr:`WindowArtifacts.contaminated` is true. Offline replay checks every
+window of a recording at once with :meth:`ArtifactDetector.check_many`, which
+gives exactly the per-window answers of :meth:`ArtifactDetector.check`.
+
+Each window is processed on its own (no state), cheaply:
+
+1. a quadratic fit is removed from every channel. Real amplifiers deliver DC
+   offsets of tens of millivolts that drift by hundreds of microvolts per
+   second; a mean or linear fit leaves that drift in and it would swamp any
+   amplitude threshold;
+2. one real FFT of the detrended window gives the spectral measures (with a
+   Hann taper applied in the frequency domain) and, through an inverse FFT of
+   its 1-6 Hz bins, the slow waveform on which blink and movement amplitude are
+   measured. Measuring amplitude there keeps mains interference (which can be
+   hundreds of microvolts on consumer headsets), muscle activity and alpha
+   (not an artifact) out of the amplitude detectors.
+
+The measures, per channel (:class:`ArtifactMetrics`):
+
+- ``ptp_low``: peak-to-peak of the 1-6 Hz waveform (µV), for blinks and movement;
+- ``std``: standard deviation of the detrended window (µV), for flat channels;
+- ``hf_power``: 25-45 Hz band power (µV²) and ``broad_power``: 1-45 Hz band
+  power (µV²), mains bins left out of both, for muscle (EMG);
+- ``line_power``: power within 2 Hz of the mains frequency (µV²);
+- ``abs_max``: largest raw absolute value (µV) and ``pinned``: share of samples
+  sitting exactly on the window's maximum or minimum, for railed or clipped
+  channels.
+
+Detectors, in the order they are reported (a channel is reported by the first
+of railed, flat that applies, and then by no other detector):
+
+=============  ===========================================================
+``dropout``    non-finite samples (NaN or Inf) on the channel
+``railed``     ``abs_max >= railed_uv``, or ``pinned >= clip_fraction``
+``flat``       ``std < flat_uv``
+``blink``      frontal channel with ``ptp_low >= blink_uv`` and at least
+               ``blink_dominance`` times the median ``ptp_low`` of the
+               non-frontal channels (ocular artifacts: blinks and eye
+               movements, largest at the front of the head)
+``amplitude``  any channel not flagged as blink with ``ptp_low >= amplitude_uv``
+               (movement, electrode pops, cable sway)
+``emg``        ``hf_power >= emg_power_uv2`` or
+               ``hf_power / broad_power >= emg_ratio`` (muscle: jaw, forehead,
+               neck)
+``line_noise`` ``line_power / broad_power >= line_ratio``
+=============  ===========================================================
+
+``line_noise`` is advisory: the feature path notches the mains frequency, so
+it does not make a window :attr:`~WindowArtifacts.contaminated`; it feeds the
+per-channel quality display (:mod:`neuroadapt.dsp.quality`) instead. The
+default thresholds and why they have their values are in
+:class:`ArtifactThresholds` and ``docs/artifacts.md`` (measured on real
+recordings).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+import scipy.fft
+
+__all__ = [
+    "DETECTORS",
+    "HOLDING",
+    "ArtifactDetector",
+    "ArtifactMetrics",
+    "ArtifactThresholds",
+    "WindowArtifacts",
+    "is_frontal",
+]
+
+#: Detector names, in the order :attr:`WindowArtifacts.flags` lists them.
+DETECTORS: tuple[str, ...] = (
+    "dropout",
+    "railed",
+    "flat",
+    "blink",
+    "amplitude",
+    "emg",
+    "line_noise",
+)
+#: Detectors that make a window contaminated (feedback held). ``line_noise`` is
+#: left out: the feature path notches the mains, so it does not bias features.
+HOLDING: frozenset[str] = frozenset(DETECTORS) - {"line_noise"}
+
+#: Band (Hz) of the slow waveform whose peak-to-peak measures blinks and movement. A
+#: blink lasts 200-400 ms, so its energy lies below about 6 Hz; stopping there keeps
+#: alpha (8-12 Hz), muscle and mains out. The mask falls to zero over the next
+#: ``_LOW_ROLLOFF`` Hz with a half-cosine, which keeps the ringing of the window's
+#: edges small.
+_LOW_BAND = (1.0, 6.0)
+_LOW_ROLLOFF = 2.0
+#: Muscle band (Hz): EMG is broadband from about 20 Hz up, brain activity falls off as
+#: 1/f, and 25-45 Hz stays clear of beta below and the 50/60 Hz mains above.
+_HF_BAND = (25.0, 45.0)
+#: Reference band (Hz) for the EMG and mains ratios: the EEG the features use.
+_BROAD_BAND = (1.0, 45.0)
+#: Half-width (Hz) of the mains band. A Hann taper spreads a pure tone over the bin
+#: either side (1 Hz apart for a 1 s window), and the mains itself wanders ~0.1 Hz.
+_LINE_HALF_WIDTH = 2.0
+#: Degree of the polynomial removed from each window before anything else.
+_DETREND_DEGREE = 2
+#: Windows must resolve 2 Hz or finer (at least half a second) for the bands above to
+#: hold several bins each.
+_MIN_DURATION = 0.5
+
+
+# ------------------------------------------------------------------ thresholds
+@dataclass(frozen=True)
+class ArtifactThresholds:
+    """Thresholds of the artifact detectors, with defaults measured on real EEG.
+
+    The defaults were chosen on the OpenBCI Cyton recording with annotated
+    blinks and jaw clenches, and on the PhysioNet EEGMMIDB eyes-open and
+    eyes-closed runs (64 wet electrodes); ``docs/artifacts.md`` has the
+    measurements (hit and false-alarm rates) behind each value. All amplitudes
+    are in µV of the raw input, powers in µV² (band power, as
+    :class:`~neuroadapt.dsp.bandpower.BandPower` gives).
+
+    Attributes
+    ----------
+    amplitude_uv : float
+        Peak-to-peak of the 1-6 Hz waveform above which any channel is flagged
+        ``amplitude`` (movement, electrode pops). Default 300 µV: clean EEG in
+        that band stays below about 100 µV on the consumer headset, but reaches
+        250-290 µV on some of the 47 non-frontal channels of the PhysioNet runs
+        (slow waves of a 64-channel research cap), while movement artifacts
+        measured 400-700 µV.
+    blink_uv : float
+        Peak-to-peak of the 1-6 Hz waveform above which a frontal channel is
+        flagged ``blink`` (when it also dominates the back of the head, see
+        ``blink_dominance``). Default 100 µV: blinks measured 120-390 µV on
+        Fp1/Fp2, clean frontal windows at most about 90 µV.
+    blink_dominance : float
+        A frontal channel is only flagged ``blink`` when its ``ptp_low`` is at
+        least this many times the median ``ptp_low`` of the non-frontal channels.
+        Ocular potentials fall off steeply from the eyes backwards (blinks
+        measured 3-13 times the posterior median), while large background EEG
+        and movement are more even across the head. Default 2.5. Ignored when
+        the montage has no non-frontal channel.
+    emg_power_uv2 : float
+        25-45 Hz band power above which a channel is flagged ``emg``. Default
+        1000 µV² (32 µV RMS): jaw clenches measured 2300-8500 µV², clean windows
+        at most about 120 µV² on the consumer headset and 650 µV² on the research
+        cap (whose temporal channels carry some tonic muscle activity). Wet-gel
+        laboratory systems, whose clean 25-45 Hz power is a few µV², can use a
+        much lower value.
+    emg_ratio : float
+        Share of the 1-45 Hz power lying in 25-45 Hz above which a channel is
+        flagged ``emg`` whatever its absolute level: the spectrum then looks like
+        muscle (flat), not brain (falling as 1/f). White noise gives 0.45; clean
+        windows measured at most 0.58 (consumer headset) and 0.69 (research cap),
+        sustained clenches 0.69-0.78. Default 0.75.
+    flat_uv : float
+        Standard deviation of the detrended window below which a channel is
+        flagged ``flat``. Default 0.5 µV: below the input noise of EEG amplifiers
+        (about 1 µV RMS), so a channel this quiet carries no EEG (shorted input,
+        disconnected lead, a stream sending zeros); clean channels measured at
+        least 8 µV.
+    railed_uv : float
+        Raw absolute value at or above which a channel is flagged ``railed``.
+        Default 168750 µV: 90 % of the ±187.5 mV input range of the ADS1299 at
+        gain 24 (OpenBCI Cyton), the level the OpenBCI GUI calls railed. Real
+        DC offsets of tens of mV stay well below it.
+    clip_fraction : float
+        Share of a window's samples sitting exactly on its maximum or minimum at
+        or above which a channel is flagged ``railed`` (clipped at some other
+        amplifier's limit, or stuck at an extreme). Continuous EEG touches its
+        extreme once or twice per window. Default 0.05 (12 samples of a 1 s
+        window at 250 Hz).
+    line_ratio : float
+        Mains power (within 2 Hz of ``line_freq``) relative to the 1-45 Hz power
+        at or above which a channel is flagged ``line_noise``. Default 1.0: the
+        mains carries as much power as the whole EEG band, a sign of poor
+        electrode contact. Channels named as carrying strong 60 Hz in a g.USBamp
+        recording measured 5-65; clean channels 0.02-0.6.
+    """
+
+    amplitude_uv: float = 300.0
+    blink_uv: float = 100.0
+    blink_dominance: float = 2.5
+    emg_power_uv2: float = 1000.0
+    emg_ratio: float = 0.75
+    flat_uv: float = 0.5
+    railed_uv: float = 168_750.0
+    clip_fraction: float = 0.05
+    line_ratio: float = 1.0
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+                raise TypeError(f"{item.name} must be a number, got {value!r}")
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{item.name} must be a finite number > 0, got {value!r}")
+        for name in ("emg_ratio", "clip_fraction"):
+            if getattr(self, name) > 1:
+                raise ValueError(f"{name} is a share and must be <= 1, got {getattr(self, name)!r}")
+
+
+# ---------------------------------------------------------------- results
+@dataclass(frozen=True)
+class WindowArtifacts:
+    """What the detectors found in one window.
+
+    Attributes
+    ----------
+    flags : dict of str to tuple of str
+        Detector name (see :data:`DETECTORS`) to the channels that tripped it,
+        in montage order. Only detectors that tripped appear, in
+        :data:`DETECTORS` order; a clean window has ``flags == {}``.
+    """
+
+    flags: dict[str, tuple[str, ...]]
+
+    @property
+    def contaminated(self) -> bool:
+        """Whether any detector that biases features tripped (all but ``line_noise``)."""
+        return any(name in HOLDING for name in self.flags)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """Every channel flagged by any detector, each once, in order of first mention."""
+        return tuple(dict.fromkeys(ch for chans in self.flags.values() for ch in chans))
+
+    def describe(self) -> str:
+        """One line for logs and the therapist, e.g. ``"blink: Fp1, Fp2; emg: T7"``.
+
+        Returns
+        -------
+        text : str
+            Detectors and their channels separated by ``"; "``, or ``"clean"``.
+        """
+        if not self.flags:
+            return "clean"
+        return "; ".join(f"{name}: {', '.join(chans)}" for name, chans in self.flags.items())
+
+
+@dataclass(frozen=True)
+class ArtifactMetrics:
+    """The per-channel measures the detectors threshold, for one or many windows.
+
+    Every attribute is an array of shape ``(..., n_channels)``, where ``...``
+    is empty for one window and ``(n_windows,)`` for many. Channels with
+    non-finite samples are measured with those samples set to 0.
+
+    Attributes
+    ----------
+    ptp_low : array
+        Peak-to-peak of the 1-6 Hz waveform, µV.
+    std : array
+        Standard deviation of the detrended window, µV.
+    hf_power : array
+        25-45 Hz band power, µV² (mains bins left out).
+    broad_power : array
+        1-45 Hz band power, µV² (mains bins left out).
+    line_power : array
+        Power within 2 Hz of the mains frequency, µV² (0 when above Nyquist).
+    abs_max : array
+        Largest absolute raw value, µV.
+    pinned : array
+        Share of samples equal to the window's maximum or minimum, 0-1 (0 for
+        a constant channel).
+    finite : array of bool
+        Whether every sample of the channel is finite.
+    """
+
+    ptp_low: np.ndarray
+    std: np.ndarray
+    hf_power: np.ndarray
+    broad_power: np.ndarray
+    line_power: np.ndarray
+    abs_max: np.ndarray
+    pinned: np.ndarray
+    finite: np.ndarray
+
+    @property
+    def emg_ratio(self) -> np.ndarray:
+        """``hf_power / broad_power``, 0 where ``broad_power`` is 0."""
+        return _ratio(self.hf_power, self.broad_power)
+
+    @property
+    def line_ratio(self) -> np.ndarray:
+        """``line_power / broad_power``, 0 where ``broad_power`` is 0."""
+        return _ratio(self.line_power, self.broad_power)
+
+
+# ---------------------------------------------------------------- helpers
+_FRONTAL_RE = re.compile(r"^(FP|AF|F)(\d+|Z)$")
+
+
+def is_frontal(name: str) -> bool:
+    """Whether a channel label names a frontal 10-20/10-10 site (Fp, AF, F rows).
+
+    Labels are matched case-insensitively after removing an ``EEG`` prefix, a
+    reference suffix (``Fp1-REF``, ``Fp1-A1``) and BCI2000's trailing dots
+    (``Fp1.``, ``Fz..``). FC and FT sites are not frontal.
+
+    Parameters
+    ----------
+    name : str
+        Channel label.
+
+    Returns
+    -------
+    frontal : bool
+        True for Fp1, Fpz, Fp2, AF3, AFz, F7, F3, Fz, F10 and the like.
+    """
+    clean = re.sub(r"^EEG\s+", "", str(name).strip(), flags=re.IGNORECASE)
+    clean = clean.split("-")[0].strip().rstrip(".").upper()
+    return _FRONTAL_RE.match(clean) is not None
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` elementwise, 0 where ``den`` is 0, without warnings."""
+    out = np.zeros(np.broadcast_shapes(np.shape(num), np.shape(den)), dtype=np.float64)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything that depends on the window length only, computed once per length."""
+
+    basis: np.ndarray  # (n, degree + 1) orthonormal polynomial basis for detrending
+    low_mask: np.ndarray  # (n_freqs,) gain applied to the spectrum for the 1-6 Hz waveform
+    bands: np.ndarray  # (n_freqs, 3) power-per-bin -> hf, broad, line band power
+    power_scale: float  # |Hann spectrum|^2 -> µV² per bin
+
+
+# ---------------------------------------------------------------- detector
+class ArtifactDetector:
+    """Flags artifacts in raw EEG windows, per detector and channel.
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling frequency in Hz; above 90 Hz so the 25-45 Hz muscle band
+        lies below Nyquist.
+    ch_names : sequence of str
+        Channel labels, in the column order of the windows.
+    thresholds : ArtifactThresholds
+        Detector thresholds; see :class:`ArtifactThresholds` for the defaults.
+    line_freq : float | None
+        Mains frequency in Hz (50 in Europe, 60 in the Americas). Its bins are
+        left out of the muscle and reference bands, and measured for
+        ``line_noise``; None (or a mains above Nyquist) turns ``line_noise``
+        off.
+    frontal : sequence of str | None
+        Channels on which ocular artifacts are judged (``blink``). Default:
+        every channel whose label is a frontal 10-20 site (:func:`is_frontal`).
+        Pass ``[]`` to turn ``blink`` off (large ocular artifacts are then
+        still caught as ``amplitude``).
+
+    Raises
+    ------
+    ValueError
+        If ``sfreq`` or ``line_freq`` is out of range, channel names are empty
+        or repeated, or a ``frontal`` name is not among ``ch_names``.
+
+    Notes
+    -----
+    Windows are ``(n_samples, n_channels)`` in µV, raw (no filtering needed,
+    DC offset allowed), at least half a second long; the engine's 1 s window
+    is what the defaults were measured on. The work per window is a
+    quadratic detrend, one real FFT and one inverse FFT over all channels;
+    plans that depend on the window length are cached.
+    """
+
+    def __init__(
+        self,
+        sfreq: float,
+        ch_names: Sequence[str],
+        *,
+        thresholds: ArtifactThresholds = ArtifactThresholds(),
+        line_freq: float | None = 50.0,
+        frontal: Sequence[str] | None = None,
+    ) -> None:
+        self._sfreq = _check_sfreq(sfreq)
+        self._ch_names = _check_names(ch_names)
+        if not isinstance(thresholds, ArtifactThresholds):
+            raise TypeError(
+                f"thresholds must be an ArtifactThresholds, got {type(thresholds).__name__}"
+            )
+        self._thresholds = thresholds
+        if line_freq is not None:
+            try:
+                line_freq = float(line_freq)
+            except (TypeError, ValueError):
+                raise TypeError(f"line_freq must be a number or None, got {line_freq!r}") from None
+            if not math.isfinite(line_freq) or line_freq <= 0:
+                raise ValueError(f"line_freq must be a finite number > 0 or None, got {line_freq}")
+        self._line_freq = line_freq
+        upper = [c.upper() for c in self._ch_names]
+        if frontal is None:
+            mask = [is_frontal(c) for c in self._ch_names]
+        else:
+            if isinstance(frontal, str):
+                raise TypeError("frontal must be a sequence of channel names, not a string")
+            missing = [c for c in frontal if str(c).upper() not in upper]
+            if missing:
+                raise ValueError(
+                    f"frontal channels {missing} are not among ch_names {self._ch_names}"
+                )
+            wanted = {str(c).upper() for c in frontal}
+            mask = [c in wanted for c in upper]
+        self._frontal = np.array(mask, dtype=bool)
+        self._plans: dict[int, _Plan] = {}
+
+    # ------------------------------------------------------------ properties
+    @property
+    def sfreq(self) -> float:
+        """Sampling frequency in Hz."""
+        return self._sfreq
+
+    @property
+    def ch_names(self) -> tuple[str, ...]:
+        """Channel labels, in column order."""
+        return self._ch_names
+
+    @property
+    def frontal(self) -> tuple[str, ...]:
+        """Channels on which blinks are judged."""
+        return tuple(c for c, f in zip(self._ch_names, self._frontal, strict=True) if f)
+
+    @property
+    def thresholds(self) -> ArtifactThresholds:
+        """The detector thresholds."""
+        return self._thresholds
+
+    @property
+    def line_freq(self) -> float | None:
+        """Mains frequency in Hz, or None."""
+        return self._line_freq
+
+    def __repr__(self) -> str:
+        return (
+            f"ArtifactDetector(sfreq={self._sfreq:g}, {len(self._ch_names)} channels, "
+            f"frontal={list(self.frontal)}, line_freq={self._line_freq})"
+        )
+
+    # ------------------------------------------------------------ public API
+    def check(self, raw: np.ndarray) -> WindowArtifacts:
+        """Detect artifacts in one raw window.
+
+        Parameters
+        ----------
+        raw : array of shape (n_samples, n_channels)
+            One window in µV, unfiltered (a DC offset is fine), at least half a
+            second long.
+
+        Returns
+        -------
+        artifacts : WindowArtifacts
+            The detectors that tripped and their channels.
+        """
+        raw = self._check_windows(raw, ndim=2)
+        tripped = self._decide(self._measure(raw))
+        return self._to_result(tripped)
+
+    def check_many(self, windows: np.ndarray) -> list[WindowArtifacts]:
+        """Detect artifacts in many windows at once, as :meth:`check` would in each.
+
+        Parameters
+        ----------
+        windows : array of shape (n_windows, n_samples, n_channels)
+            Raw windows in µV; a strided view such as
+            ``sliding_window_view(data, n, axis=0)[::hop].transpose(0, 2, 1)``
+            is fine.
+
+        Returns
+        -------
+        artifacts : list of WindowArtifacts
+            One per window, in order; equal to ``[check(w) for w in windows]``.
+
+        Notes
+        -----
+        Temporary memory is a few times the size of ``windows`` in float64;
+        split recordings of more than a few minutes into batches.
+        """
+        windows = self._check_windows(windows, ndim=3)
+        tripped = self._decide(self._measure(windows))
+        return [self._to_result(t) for t in tripped]
+
+    def measure(self, windows: np.ndarray) -> ArtifactMetrics:
+        """The per-channel measures behind the detectors.
+
+        Parameters
+        ----------
+        windows : array of shape (n_samples, n_channels) or (n_windows, n_samples, n_channels)
+            One raw window or many, in µV.
+
+        Returns
+        -------
+        metrics : ArtifactMetrics
+            Arrays of shape (n_channels,) or (n_windows, n_channels).
+        """
+        arr = np.asarray(windows)
+        return self._measure(self._check_windows(arr, ndim=3 if arr.ndim == 3 else 2))
+
+    def tripped(self, metrics: ArtifactMetrics) -> np.ndarray:
+        """Which detector tripped on which channel, from :meth:`measure`'s output.
+
+        Parameters
+        ----------
+        metrics : ArtifactMetrics
+            Measures with arrays of shape (..., n_channels).
+
+        Returns
+        -------
+        tripped : array of bool, shape (..., n_detectors, n_channels)
+            Rows in :data:`DETECTORS` order.
+        """
+        return self._decide(metrics)
+
+    # ------------------------------------------------------------ internals
+    def _check_windows(self, data: np.ndarray, ndim: int) -> np.ndarray:
+        """Return ``data`` as float64 after checking its shape and length."""
+        data = np.asarray(data, dtype=np.float64)
+        expected = "(n_samples, n_channels)" if ndim == 2 else "(n_windows, n_samples, n_channels)"
+        n_ch = len(self._ch_names)
+        if data.ndim != ndim or data.shape[-1] != n_ch:
+            raise ValueError(
+                f"raw must have shape {expected} with n_channels={n_ch}, got shape {data.shape}"
+            )
+        n_min = math.ceil(_MIN_DURATION * self._sfreq)
+        if data.shape[-2] < n_min:
+            raise ValueError(
+                f"windows must hold at least {_MIN_DURATION:g} s ({n_min} samples at "
+                f"{self._sfreq:g} Hz), got {data.shape[-2]} samples"
+            )
+        return data
+
+    def _plan(self, n: int) -> _Plan:
+        """The length-dependent constants for ``n``-sample windows, built once."""
+        plan = self._plans.get(n)
+        if plan is not None:
+            return plan
+        # Orthonormal basis of polynomials up to _DETREND_DEGREE on the window, so the
+        # fit is two small matrix products (no solve) and stays well conditioned.
+        t = np.linspace(-1.0, 1.0, n)
+        basis, _ = np.linalg.qr(np.vander(t, _DETREND_DEGREE + 1, increasing=True))
+        freqs = scipy.fft.rfftfreq(n, 1.0 / self._sfreq)
+        lo, hi = _LOW_BAND
+        low = np.zeros(freqs.size)
+        low[(freqs >= lo) & (freqs <= hi)] = 1.0
+        edge = (freqs > hi) & (freqs < hi + _LOW_ROLLOFF)
+        low[edge] = 0.5 + 0.5 * np.cos(np.pi * (freqs[edge] - hi) / _LOW_ROLLOFF)
+        near_line = np.zeros(freqs.size, dtype=bool)
+        line = np.zeros(freqs.size, dtype=bool)
+        if self._line_freq is not None:
+            # Leave every harmonic inside the bands out of the EEG measures.
+            k = 1
+            while k * self._line_freq - _LINE_HALF_WIDTH < self._sfreq / 2:
+                near_line |= np.abs(freqs - k * self._line_freq) <= _LINE_HALF_WIDTH
+                k += 1
+            if self._line_freq + _LINE_HALF_WIDTH < self._sfreq / 2:
+                line = np.abs(freqs - self._line_freq) <= _LINE_HALF_WIDTH
+        hf = (freqs >= _HF_BAND[0]) & (freqs < _HF_BAND[1]) & ~near_line
+        broad = (freqs >= _BROAD_BAND[0]) & (freqs < _BROAD_BAND[1]) & ~near_line
+        bands = np.stack([hf, broad, line], axis=1).astype(np.float64)
+        # One-sided density of a periodic Hann window (sum of w^2 = 3n/8) times the bin
+        # width sfreq/n: power per bin in µV², summing to band power as BandPower does.
+        # The bands start at 1 Hz and end below Nyquist, so every bin is doubled.
+        power_scale = 2.0 / (self._sfreq * (3.0 * n / 8.0)) * (self._sfreq / n)
+        plan = _Plan(basis, low, bands, power_scale)
+        self._plans[n] = plan
+        return plan
+
+    def _measure(self, raw: np.ndarray) -> ArtifactMetrics:
+        """Measures of (..., n, n_ch) windows as (..., n_ch) arrays."""
+        n = raw.shape[-2]
+        plan = self._plan(n)
+        finite = np.isfinite(raw).all(axis=-2)
+        if not finite.all():
+            raw = np.where(np.isfinite(raw), raw, 0.0)
+        with np.errstate(invalid="ignore"):
+            abs_max = np.abs(raw).max(axis=-2)
+            top = raw.max(axis=-2, keepdims=True)
+            bottom = raw.min(axis=-2, keepdims=True)
+            # A float32 stream's rail value comes back bit-identical, so "equal" allows
+            # for float32 rounding only.
+            tol = 1e-7 * np.maximum(np.abs(top), np.abs(bottom))
+            at_top = (raw >= top - tol).sum(axis=-2)
+            at_bottom = (raw <= bottom + tol).sum(axis=-2)
+        moving = (top - bottom)[..., 0, :] > tol[..., 0, :]
+        pinned = np.where(moving, np.maximum(at_top, at_bottom) / n, 0.0)
+
+        # Quadratic detrend: subtract the projection onto the polynomial basis.
+        coef = np.einsum("nk,...nc->...kc", plan.basis, raw)
+        detrended = raw - np.einsum("nk,...kc->...nc", plan.basis, coef)
+        std = np.sqrt(np.mean(np.square(detrended), axis=-2))
+
+        spectrum = scipy.fft.rfft(detrended, axis=-2)
+        # Slow waveform: the untapered spectrum (a taper would hide blinks near the
+        # window's edges) masked to 1-6 Hz and transformed back.
+        low = scipy.fft.irfft(spectrum * plan.low_mask[:, np.newaxis], n=n, axis=-2)
+        ptp_low = low.max(axis=-2) - low.min(axis=-2)
+
+        # Hann taper applied in the frequency domain: multiplying by the periodic Hann
+        # window is the circular convolution of the spectrum with (-1/4, 1/2, -1/4). The
+        # neighbours beyond the one-sided spectrum are conjugate mirrors.
+        below = np.conj(spectrum[..., 1:2, :])
+        above = np.conj(spectrum[..., -2:-1, :] if n % 2 == 0 else spectrum[..., -1:, :])
+        padded = np.concatenate([below, spectrum, above], axis=-2)
+        hann = 0.5 * padded[..., 1:-1, :] - 0.25 * (padded[..., :-2, :] + padded[..., 2:, :])
+        power = np.square(hann.real) + np.square(hann.imag)
+        band = np.einsum("...fc,fb->...bc", power, plan.bands) * plan.power_scale
+        return ArtifactMetrics(
+            ptp_low=ptp_low,
+            std=std,
+            hf_power=band[..., 0, :],
+            broad_power=band[..., 1, :],
+            line_power=band[..., 2, :],
+            abs_max=abs_max,
+            pinned=pinned,
+            finite=finite,
+        )
+
+    def _decide(self, m: ArtifactMetrics) -> np.ndarray:
+        """Boolean (..., n_detectors, n_channels) array of tripped detectors."""
+        th = self._thresholds
+        dropout = ~m.finite
+        railed = ~dropout & ((m.abs_max >= th.railed_uv) | (m.pinned >= th.clip_fraction))
+        flat = ~dropout & ~railed & (m.std < th.flat_uv)
+        usable = ~(dropout | railed | flat)
+
+        frontal = self._frontal
+        blink = np.zeros_like(usable)
+        if frontal.any():
+            candidate = usable & frontal & (m.ptp_low >= th.blink_uv)
+            back = usable & ~frontal
+            if (~frontal).any():
+                # Median over the usable non-frontal channels of each window; NaN (no
+                # usable one) leaves only the absolute test.
+                ref = np.where(back, m.ptp_low, np.nan)[..., ~frontal]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    median = np.nanmedian(ref, axis=-1, keepdims=True)
+                median = np.where(np.isnan(median), 0.0, median)
+                candidate &= m.ptp_low >= th.blink_dominance * median
+            blink = candidate
+        amplitude = usable & ~blink & (m.ptp_low >= th.amplitude_uv)
+        emg = usable & ((m.hf_power >= th.emg_power_uv2) | (m.emg_ratio >= th.emg_ratio))
+        line = usable & (m.line_ratio >= th.line_ratio)
+        return np.stack([dropout, railed, flat, blink, amplitude, emg, line], axis=-2)
+
+    def _to_result(self, tripped: np.ndarray) -> WindowArtifacts:
+        """WindowArtifacts from one (n_detectors, n_channels) boolean array."""
+        flags: dict[str, tuple[str, ...]] = {}
+        for name, row in zip(DETECTORS, tripped, strict=True):
+            if row.any():
+                flags[name] = tuple(self._ch_names[i] for i in np.flatnonzero(row))
+        return WindowArtifacts(flags)
+
+
+def _check_sfreq(sfreq: float) -> float:
+    """Return ``sfreq`` as a float after checking the muscle band fits below Nyquist."""
+    try:
+        sfreq = float(sfreq)
+    except (TypeError, ValueError):
+        raise TypeError(f"sfreq must be a number, got {sfreq!r}") from None
+    if not math.isfinite(sfreq) or sfreq <= 2 * _HF_BAND[1]:
+        raise ValueError(
+            f"sfreq must be a finite number above {2 * _HF_BAND[1]:g} Hz (the muscle band "
+            f"reaches {_HF_BAND[1]:g} Hz), got {sfreq}"
+        )
+    return sfreq
+
+
+def _check_names(ch_names: Sequence[str]) -> tuple[str, ...]:
+    """Return channel names as a tuple after checking they are unique non-empty strings."""
+    if isinstance(ch_names, str):
+        raise TypeError("ch_names must be a sequence of channel names, not a string")
+    names = tuple(str(c) for c in ch_names)
+    if not names:
+        raise ValueError("ch_names must hold at least one channel name")
+    upper = [c.upper() for c in names]
+    repeated = sorted({c for c in names if upper.count(c.upper()) > 1})
+    if repeated:
+        raise ValueError(f"ch_names must be unique (case-insensitive), repeated: {repeated}")
+    return names

@@ -1,0 +1,378 @@
+"""Per-channel signal quality for the therapist: a traffic light that does not flicker.
+
+:class:`ChannelQuality` is fed the same raw windows as the artifact detector, one
+per hop, and keeps one level per channel: ``good``, ``fair`` or ``bad``, with a
+reason (``ok``, ``line noise``, ``noisy``, ``flat``, ``railed``). It returns only
+the changes, so the console can log them and redraw what changed.
+
+Each window is first classified on its own, per channel (the measures and
+thresholds are those of :class:`~neuroadapt.dsp.artifacts.ArtifactDetector`):
+
+========  ============  ====================================================
+level     reason        when
+========  ============  ====================================================
+bad       railed        the detector's ``railed``
+bad       flat          the detector's ``flat``
+bad       noisy         1-45 Hz RMS (mains left out) >= ``noisy_uv``
+fair      noisy         the detector's ``emg`` or ``amplitude``
+fair      line noise    the detector's ``line_noise``
+good      ok            otherwise (a blink is the patient, not the electrode)
+========  ============  ====================================================
+
+Hysteresis. A single window says little: a jaw clench or a cable knock lasts a
+second, a blink train two. The displayed level therefore moves only on sustained
+evidence, quickly towards worse and slowly towards better, so the light neither
+flickers nor hides a real problem for long:
+
+- **worse** (e.g. good -> fair, fair -> bad): when at least ``evidence`` (80 %)
+  of the windows of the last ``degrade_s`` (2 s) are at that level or worse; the
+  worst such level is taken. The reason is the most frequent one among those
+  windows (the more serious on a tie);
+- **intermittent**: a good channel becomes ``fair`` when at least
+  ``intermittent`` (50 %) of the windows of the last ``recover_s`` (5 s) are fair
+  or bad, so a channel that fails every other window (a loose electrode
+  popping) is not shown as good, while a lone clench or blink train is;
+- **better**: when every window of the last ``recover_s`` (5 s) is at that level
+  or better; the worst level among them is taken, with its most frequent reason
+  (``ok`` for good).
+
+Neither can happen before ``degrade_s`` (or ``recover_s``) of windows have been
+seen, so every channel starts ``good``/``ok`` and shows its real state after
+2 s. Windows in which a channel has non-finite samples (dropouts) are no
+evidence either way for that channel. The level changes only through these
+rules; a new reason at the same level is not reported. A gap in the stream longer
+than ``recover_s`` starts the evidence afresh (levels are kept).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .artifacts import DETECTORS, ArtifactDetector, ArtifactThresholds
+
+__all__ = ["LEVELS", "REASONS", "ChannelQuality", "QualityChange", "QualityLevel"]
+
+#: Levels, from best to worst.
+LEVELS: tuple[str, ...] = ("good", "fair", "bad")
+#: Reasons, from least to most serious (ties between reasons go to the more serious).
+REASONS: tuple[str, ...] = ("ok", "line noise", "noisy", "flat", "railed")
+
+_GOOD, _FAIR, _BAD = 0, 1, 2
+_OK, _LINE, _NOISY, _FLAT, _RAILED = range(len(REASONS))
+#: Severity of a channel in a window it has no evidence for (non-finite samples).
+_NO_EVIDENCE = -1
+#: Shared default (the dataclass is frozen, so one instance serves every caller).
+_DEFAULT_THRESHOLDS = ArtifactThresholds()
+#: Slack (s) on time comparisons, so updates on an exact hop grid count as covering.
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class QualityLevel:
+    """The displayed quality of one channel.
+
+    Attributes
+    ----------
+    level : str
+        ``"good"``, ``"fair"`` or ``"bad"``.
+    reason : str
+        ``"ok"``, ``"line noise"``, ``"noisy"``, ``"flat"`` or ``"railed"``.
+    """
+
+    level: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class QualityChange:
+    """A change of one channel's displayed level.
+
+    Attributes
+    ----------
+    t : float
+        Time of the window that made the change (as given to
+        :meth:`ChannelQuality.update`).
+    channel : str
+        Channel label.
+    level : str
+        The new level.
+    reason : str
+        The reason for the new level.
+    previous : str
+        The level before.
+    """
+
+    t: float
+    channel: str
+    level: str
+    reason: str
+    previous: str
+
+
+class ChannelQuality:
+    """Per-channel traffic light with hysteresis, updated once per window.
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling frequency in Hz (above 90 Hz).
+    ch_names : sequence of str
+        Channel labels, in the column order of the windows.
+    line_freq : float | None
+        Mains frequency in Hz, or None to leave ``line noise`` out.
+    thresholds : ArtifactThresholds
+        Thresholds shared with the artifact detector.
+    frontal : sequence of str | None
+        Frontal channels, as for :class:`~neuroadapt.dsp.artifacts.ArtifactDetector`
+        (blinks there do not count against the channel).
+    noisy_uv : float
+        1-45 Hz RMS (µV) at or above which a window is ``bad``/``noisy``. Default
+        100 µV: clean EEG measured 15-40 µV RMS (eyes-closed alpha included);
+        sustained activity this large is movement or a loose electrode.
+    degrade_s : float
+        Seconds of evidence needed to move to a worse level (default 2).
+    recover_s : float
+        Seconds of evidence needed to move to a better level (default 5).
+    evidence : float
+        Share of the windows of the last ``degrade_s`` that must be at the worse
+        level, in (0, 1] (default 0.8).
+    intermittent : float
+        Share of the windows of the last ``recover_s`` that must be fair or bad
+        for a good channel to become fair, in (0, 1] (default 0.5).
+
+    Raises
+    ------
+    ValueError
+        If a time constant or share is out of range, or for the reasons
+        :class:`~neuroadapt.dsp.artifacts.ArtifactDetector` gives.
+    """
+
+    def __init__(
+        self,
+        sfreq: float,
+        ch_names: Sequence[str],
+        *,
+        line_freq: float | None = 50.0,
+        thresholds: ArtifactThresholds = _DEFAULT_THRESHOLDS,
+        frontal: Sequence[str] | None = None,
+        noisy_uv: float = 100.0,
+        degrade_s: float = 2.0,
+        recover_s: float = 5.0,
+        evidence: float = 0.8,
+        intermittent: float = 0.5,
+    ) -> None:
+        self._detector = ArtifactDetector(
+            sfreq, ch_names, thresholds=thresholds, line_freq=line_freq, frontal=frontal
+        )
+        self._noisy_power = _positive(noisy_uv, "noisy_uv") ** 2
+        self._degrade_s = _positive(degrade_s, "degrade_s")
+        self._recover_s = _positive(recover_s, "recover_s")
+        self._evidence = _share(evidence, "evidence")
+        self._intermittent = _share(intermittent, "intermittent")
+        self._ch_names = self._detector.ch_names
+        self._rows = {name: DETECTORS.index(name) for name in DETECTORS}
+        self.reset()
+
+    # ------------------------------------------------------------ properties
+    @property
+    def ch_names(self) -> tuple[str, ...]:
+        """Channel labels, in column order."""
+        return self._ch_names
+
+    @property
+    def levels(self) -> dict[str, QualityLevel]:
+        """The displayed level of every channel, in montage order."""
+        return {
+            name: QualityLevel(LEVELS[lv], REASONS[rs])
+            for name, lv, rs in zip(self._ch_names, self._level, self._reason, strict=True)
+        }
+
+    def __repr__(self) -> str:
+        counts = {lv: int(np.sum(self._level == i)) for i, lv in enumerate(LEVELS)}
+        return f"ChannelQuality({len(self._ch_names)} channels, {counts})"
+
+    # ------------------------------------------------------------ public API
+    def reset(self) -> None:
+        """Forget all evidence and show every channel ``good``/``ok`` again."""
+        n = len(self._ch_names)
+        self._level = np.full(n, _GOOD, dtype=np.int8)
+        self._reason = np.full(n, _OK, dtype=np.int8)
+        self._history: deque[tuple[float, np.ndarray, np.ndarray]] = deque()
+        self._since: float | None = None
+        self._last_t: float | None = None
+
+    def update(self, raw: np.ndarray, t: float) -> list[QualityChange]:
+        """Take the next window into account and return the level changes it causes.
+
+        Parameters
+        ----------
+        raw : array of shape (n_samples, n_channels)
+            The newest raw window in µV, as given to
+            :meth:`~neuroadapt.dsp.artifacts.ArtifactDetector.check`.
+        t : float
+            Its time in seconds (e.g. LSL time of its newest sample); not
+            decreasing from one call to the next.
+
+        Returns
+        -------
+        changes : list of QualityChange
+            One per channel whose level changed, in montage order; usually empty.
+
+        Raises
+        ------
+        ValueError
+            If ``raw`` has the wrong shape or ``t`` is not finite or goes back in time.
+        """
+        t = float(t)
+        if not math.isfinite(t):
+            raise ValueError(f"t must be finite, got {t}")
+        if self._last_t is not None and t < self._last_t:
+            raise ValueError(f"t must not decrease: got {t} after {self._last_t}")
+        severity, reason = self.classify(raw)
+
+        if self._last_t is None or t - self._last_t > self._recover_s:
+            self._history.clear()
+            self._since = t
+        self._last_t = t
+        self._history.append((t, severity, reason))
+        keep = max(self._degrade_s, self._recover_s) + _EPS
+        while self._history and self._history[0][0] < t - keep:
+            self._history.popleft()
+
+        new_level, new_reason = self._decide(t)
+        changed = np.flatnonzero(new_level != self._level)
+        changes = [
+            QualityChange(
+                t,
+                self._ch_names[i],
+                LEVELS[new_level[i]],
+                REASONS[new_reason[i]],
+                LEVELS[self._level[i]],
+            )
+            for i in changed
+        ]
+        self._reason[changed] = new_reason[changed]
+        self._level[changed] = new_level[changed]
+        return changes
+
+    def classify(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Level and reason of each channel in one window, before any hysteresis.
+
+        Parameters
+        ----------
+        raw : array of shape (n_samples, n_channels)
+            One raw window in µV.
+
+        Returns
+        -------
+        level : array of int, shape (n_channels,)
+            Index into :data:`LEVELS`, or -1 for no evidence (non-finite samples).
+        reason : array of int, shape (n_channels,)
+            Index into :data:`REASONS`.
+        """
+        metrics = self._detector.measure(np.asarray(raw))
+        if metrics.std.ndim != 1:
+            raise ValueError(f"raw must be one window (n_samples, n_channels), got {np.shape(raw)}")
+        tripped = self._detector.tripped(metrics)
+        row = self._rows
+        n = len(self._ch_names)
+        level = np.full(n, _GOOD, dtype=np.int8)
+        reason = np.full(n, _OK, dtype=np.int8)
+        # Least serious first, so each later rule overrides the earlier ones.
+        rules = (
+            (tripped[row["line_noise"]], _FAIR, _LINE),
+            (tripped[row["emg"]] | tripped[row["amplitude"]], _FAIR, _NOISY),
+            (~tripped[row["blink"]] & (metrics.broad_power >= self._noisy_power), _BAD, _NOISY),
+            (tripped[row["flat"]], _BAD, _FLAT),
+            (tripped[row["railed"]], _BAD, _RAILED),
+        )
+        for mask, lv, rs in rules:
+            level[mask] = lv
+            reason[mask] = rs
+        level[tripped[row["dropout"]]] = _NO_EVIDENCE
+        return level, reason
+
+    # ------------------------------------------------------------ internals
+    def _decide(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Level and reason per channel after the hysteresis rules, at time ``t``."""
+        times = np.array([h[0] for h in self._history])
+        sev = np.stack([h[1] for h in self._history])  # (n_hist, n_ch)
+        rsn = np.stack([h[2] for h in self._history])
+        level, reason = self._level.copy(), self._reason.copy()
+        since = t if self._since is None else self._since
+        seen = t - since + _EPS
+
+        worse = np.zeros(level.shape, dtype=bool)
+        if seen >= self._degrade_s:
+            recent = times >= t - self._degrade_s - _EPS
+            s, r = sev[recent], rsn[recent]
+            valid = s != _NO_EVIDENCE
+            n_valid = valid.sum(axis=0)
+            # Worst first, so a channel that qualifies for bad does not stop at fair.
+            for lv in (_BAD, _FAIR):
+                at_least = (s >= lv).sum(axis=0)
+                go = (
+                    ~worse
+                    & (level < lv)
+                    & (n_valid > 0)
+                    & (at_least >= self._evidence * n_valid - _EPS)
+                )
+                if go.any():
+                    level[go] = lv
+                    reason[go] = _most_frequent(r, s >= lv)[go]
+                    worse |= go
+
+        if seen >= self._recover_s:
+            recent = times >= t - self._recover_s - _EPS
+            s, r = sev[recent], rsn[recent]
+            valid = s != _NO_EVIDENCE
+            n_valid = valid.sum(axis=0)
+            failing = s >= _FAIR
+            go = (
+                ~worse
+                & (level == _GOOD)
+                & (n_valid > 0)
+                & (failing.sum(axis=0) >= self._intermittent * n_valid - _EPS)
+            )
+            if go.any():
+                level[go] = _FAIR
+                reason[go] = _most_frequent(r, failing)[go]
+                worse |= go
+            worst = np.where(valid, s, _GOOD).max(axis=0)
+            go = ~worse & valid.any(axis=0) & (worst < level)
+            if go.any():
+                level[go] = worst[go]
+                reason[go] = np.where(worst[go] == _GOOD, _OK, _most_frequent(r, s == worst)[go])
+        return level, reason
+
+
+def _most_frequent(reasons: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per column, the most frequent reason among masked rows; ties go to the more serious."""
+    counts = np.stack([((reasons == k) & mask).sum(axis=0) for k in range(len(REASONS))])
+    # argmax returns the first maximum; searching from the most serious reason down
+    # makes ties go to the more serious one.
+    return (len(REASONS) - 1 - np.argmax(counts[::-1], axis=0)).astype(np.int8)
+
+
+def _share(value: float, name: str) -> float:
+    """Return ``value`` as a float after checking ``0 < value <= 1``."""
+    value = _positive(value, name)
+    if value > 1:
+        raise ValueError(f"{name} is a share and must be <= 1, got {value}")
+    return value
+
+
+def _positive(value: float, name: str) -> float:
+    """Return ``value`` as a float after checking it is finite and > 0."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return value
