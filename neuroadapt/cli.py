@@ -23,13 +23,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     failed = False
     channels = [c.strip() for c in args.channels.split(",")] if args.channels else None
+    sfreq = args.sfreq
+    target = f"a {sfreq:g} Hz stream" if sfreq else "stream"
+    if args.profile:
+        from .profiles import load_profile
+
+        profile = load_profile(args.profile)
+        channels = channels or list(profile.channels)
+        sfreq = sfreq or profile.sfreq
+        target = f"headset profile {profile.id!r}"
     for path in args.files:
         try:
             loaded = load_protocol(path)
-            if args.sfreq or channels:
-                check_against_stream(loaded.protocol, args.sfreq or 1e9,
-                                     channels or loaded.protocol.channels,
-                                     f"a {args.sfreq:g} Hz stream" if args.sfreq else "stream")
+            if sfreq or channels:
+                check_against_stream(loaded.protocol, sfreq or 1e9,
+                                     channels or loaded.protocol.channels, target)
         except ProtocolError as exc:
             failed = True
             for line in exc.problems:
@@ -47,7 +55,48 @@ def add_validate(sub) -> None:
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.add_argument("--sfreq", type=float, help="also check bands against this sampling rate")
     p.add_argument("--channels", help="also check channels against this comma-separated list")
+    p.add_argument("--profile", help="also check against a headset profile (see eeg/): its "
+                                     "channels and sampling rate")
     p.set_defaults(func=cmd_validate)
+
+
+# -- info -------------------------------------------------------------------------------
+def cmd_info(args: argparse.Namespace) -> int:
+    from .sources.files import RecordingError, read_recording
+
+    failed = False
+    for path in args.files:
+        try:
+            rec = read_recording(path, stream=args.stream, profile=args.profile)
+        except RecordingError as exc:
+            failed = True
+            print(f"neuroadapt: error: {exc}", file=sys.stderr)
+            continue
+        print(f"{path}: {rec.format}, {rec.n_channels} channels @ {rec.sfreq:g} Hz, "
+              f"{rec.duration:.1f} s, {len(rec.annotations)} annotations")
+        print(f"  channels: {', '.join(rec.ch_names)}")
+        renamed = [f"{o}->{n}" for o, n in zip(rec.original_names, rec.ch_names, strict=True)
+                   if o != n]
+        if renamed:
+            print(f"  renamed: {', '.join(renamed[:12])}{' ...' if len(renamed) > 12 else ''}")
+        labels = sorted({a.description for a in rec.annotations})
+        if labels:
+            print(f"  annotations: {', '.join(labels[:12])}{' ...' if len(labels) > 12 else ''}")
+        for warning in rec.warnings:
+            print(f"  note: {warning}")
+    return 1 if failed else 0
+
+
+def add_info(sub) -> None:
+    p = sub.add_parser("info", help="describe EEG recordings (any format neuroadapt reads)",
+                       description="Read recordings (EDF/BDF, BrainVision, FIF, EEGLAB, XDF, "
+                                   "OpenBCI GUI text, ARFF) and print their format, channels "
+                                   "(normalised to 10-20 labels), rate, duration and "
+                                   "annotations; one error line per file that cannot be read.")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--stream", help="XDF: the EEG stream's name (default: the EEG stream)")
+    p.add_argument("--profile", help="headset profile naming the channels (see eeg/)")
+    p.set_defaults(func=cmd_info)
 
 
 # -- engine -----------------------------------------------------------------------------
@@ -210,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     scene_cli.add_parser(sub)
     recorder.add_parser(sub)
     add_validate(sub)
+    add_info(sub)
     add_streams(sub)
     return parser
 

@@ -104,3 +104,24 @@ def test_unknown_scene_parameter_on_the_scene_command():
 def test_demo_refuses_too_short_a_session():
     line = one_line_error(neuroadapt("demo", "--duration", "5"))
     assert "--duration 5" in line
+
+
+def test_info_describes_a_recording_and_refuses_a_non_recording(shared_eeg, tmp_path):
+    edf = shared_eeg / "physionet_eegmmidb" / "S001R01.edf"
+    proc = neuroadapt("info", str(edf))
+    assert proc.returncode == 0, proc.stderr
+    assert f"{edf}: edf, 64 channels @ 160 Hz, 61.0 s" in proc.stdout
+    assert "O1, Oz, O2" in proc.stdout and "Fc5.->FC5" in proc.stdout
+    fake = tmp_path / "notes.edf"
+    fake.write_text("not an EDF file\n")
+    line = one_line_error(neuroadapt("info", str(fake)))
+    assert line.startswith("neuroadapt: error: ") and "notes.edf" in line
+
+
+def test_validate_against_a_headset_profile():
+    proto = str(PROJECT_ROOT / "protocols" / "alpha_relax.toml")
+    proc = neuroadapt("validate", proto, "--profile", "muse")
+    assert proc.returncode == 1
+    assert "O1, Oz, O2 not in headset profile 'muse' (it has TP9, AF7, AF8, TP10)" in proc.stdout
+    line = one_line_error(neuroadapt("validate", proto, "--profile", "nosuchheadset"))
+    assert "nosuchheadset" in line
