@@ -30,6 +30,8 @@ lint: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python tools/bench/latency.py
+	$(BIN)/python tools/bench/features.py
+	$(BIN)/python tools/bench/artifacts.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
