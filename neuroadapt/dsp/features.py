@@ -7,6 +7,7 @@ samples give the same features whatever the chunking.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -15,14 +16,12 @@ import numpy as np
 from ..buffer import RingBuffer
 from ..protocol.loader import check_against_stream
 from ..protocol.schema import Protocol
-from .artifacts import ArtifactDetector, WindowArtifacts
+from .artifacts import ArtifactDetector, WindowArtifacts, is_frontal
 from .bandpower import BandPower, relative_power
 from .filters import CausalFilter, design_preprocessing
 from .quality import ChannelQuality, QualityChange
 
-# Channels judged for blinks even when no feature uses them: the frontal row
-# sees the eyes first.
-_FRONTAL_PREFIXES = ("FP", "AF", "F")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -101,16 +100,24 @@ class FeatureExtractor:
         types = [t.lower() for t in ch_types] if ch_types else ["eeg"] * len(ch_names)
         eeg = [i for i, t in enumerate(types) if t == "eeg"]
         # Artifacts that hold feedback are judged on the feature channels and the
-        # frontal channels; quality is shown for every EEG channel.
-        judged = sorted(set(self._pick.tolist())
-                        | {i for i in eeg if upper[i].startswith(_FRONTAL_PREFIXES)})
+        # frontal channels (they see blinks first); quality is shown for every
+        # EEG channel.
+        judged = sorted(set(self._pick.tolist()) | {i for i in eeg if is_frontal(ch_names[i])})
         self._judged = np.array(judged, dtype=int)
         self._eeg = np.array(eeg, dtype=int)
         line = float(protocol.signal.notch or 50)
-        self.detector = (ArtifactDetector(sfreq, [ch_names[i] for i in judged], line_freq=line)
-                         if detect_artifacts and judged else None)
-        self.quality = (ChannelQuality(sfreq, [ch_names[i] for i in eeg], line_freq=line)
-                        if detect_artifacts and eeg else None)
+        self.detector: ArtifactDetector | None = None
+        self.quality: ChannelQuality | None = None
+        if detect_artifacts:
+            try:
+                self.detector = ArtifactDetector(sfreq, [ch_names[i] for i in judged],
+                                                 line_freq=line)
+                if eeg:
+                    self.quality = ChannelQuality(sfreq, [ch_names[i] for i in eeg],
+                                                  line_freq=line)
+            except ValueError as exc:  # e.g. too low a rate to see muscle activity
+                log.warning("%s: artifact detection is off: %s", stream, exc)
+                self.detector = self.quality = None
         self.sfreq = float(sfreq)
         sig = protocol.signal
         self.n_window = int(round(sig.window * sfreq))

@@ -13,7 +13,7 @@ level     reason        when
 ========  ============  ====================================================
 bad       railed        the detector's ``railed``
 bad       flat          the detector's ``flat``
-bad       noisy         1-45 Hz RMS (mains left out) >= ``noisy_uv``
+bad       noisy         ``bad_factor`` times the ``amplitude`` or ``emg`` threshold
 fair      noisy         the detector's ``emg`` or ``amplitude``
 fair      line noise    the detector's ``line_noise``
 good      ok            otherwise (a blink is the patient, not the electrode)
@@ -130,10 +130,14 @@ class ChannelQuality:
     frontal : sequence of str | None
         Frontal channels, as for :class:`~neuroadapt.dsp.artifacts.ArtifactDetector`
         (blinks there do not count against the channel).
-    noisy_uv : float
-        1-45 Hz RMS (µV) at or above which a window is ``bad``/``noisy``. Default
-        100 µV: clean EEG measured 15-40 µV RMS (eyes-closed alpha included);
-        sustained activity this large is movement or a loose electrode.
+    bad_factor : float
+        A window is ``bad``/``noisy`` when its 1-6 Hz peak-to-peak reaches
+        ``bad_factor * amplitude_uv`` or its 25-45 Hz power reaches
+        ``bad_factor**2 * emg_power_uv2`` (the same factor in amplitude terms), on
+        a channel that is not blinking. Default 3 (900 µV, 95 µV RMS of muscle):
+        far beyond anything physiological and several times the largest jaw
+        clench measured, a loose electrode or a swinging cable. Both measures
+        leave alpha out, so strong alpha never makes a channel bad.
     degrade_s : float
         Seconds of evidence needed to move to a worse level (default 2).
     recover_s : float
@@ -160,7 +164,7 @@ class ChannelQuality:
         line_freq: float | None = 50.0,
         thresholds: ArtifactThresholds = _DEFAULT_THRESHOLDS,
         frontal: Sequence[str] | None = None,
-        noisy_uv: float = 100.0,
+        bad_factor: float = 3.0,
         degrade_s: float = 2.0,
         recover_s: float = 5.0,
         evidence: float = 0.8,
@@ -169,7 +173,12 @@ class ChannelQuality:
         self._detector = ArtifactDetector(
             sfreq, ch_names, thresholds=thresholds, line_freq=line_freq, frontal=frontal
         )
-        self._noisy_power = _positive(noisy_uv, "noisy_uv") ** 2
+        factor = _positive(bad_factor, "bad_factor")
+        if factor < 1:
+            raise ValueError(f"bad_factor must be >= 1, got {bad_factor!r}")
+        # In amplitude terms for both: power grows as the square of the amplitude.
+        self._bad_ptp = factor * thresholds.amplitude_uv
+        self._bad_hf = factor**2 * thresholds.emg_power_uv2
         self._degrade_s = _positive(degrade_s, "degrade_s")
         self._recover_s = _positive(recover_s, "recover_s")
         self._evidence = _share(evidence, "evidence")
@@ -281,13 +290,19 @@ class ChannelQuality:
         tripped = self._detector.tripped(metrics)
         row = self._rows
         n = len(self._ch_names)
+        usable = ~(tripped[row["dropout"]] | tripped[row["railed"]] | tripped[row["flat"]])
+        gross = (
+            usable
+            & ~tripped[row["blink"]]
+            & ((metrics.ptp_low >= self._bad_ptp) | (metrics.hf_power >= self._bad_hf))
+        )
         level = np.full(n, _GOOD, dtype=np.int8)
         reason = np.full(n, _OK, dtype=np.int8)
         # Least serious first, so each later rule overrides the earlier ones.
         rules = (
             (tripped[row["line_noise"]], _FAIR, _LINE),
             (tripped[row["emg"]] | tripped[row["amplitude"]], _FAIR, _NOISY),
-            (~tripped[row["blink"]] & (metrics.broad_power >= self._noisy_power), _BAD, _NOISY),
+            (gross, _BAD, _NOISY),
             (tripped[row["flat"]], _BAD, _FLAT),
             (tripped[row["railed"]], _BAD, _RAILED),
         )
