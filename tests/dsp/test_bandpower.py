@@ -223,3 +223,94 @@ def test_alpha_rises_with_eyes_closed_on_real_eeg(shared_eeg: Path) -> None:
     assert eyes_closed > 2 * eyes_open, (eyes_open, eyes_closed)
     assert 0.05 < eyes_open < 0.25, eyes_open
     assert 0.4 < eyes_closed < 0.8, eyes_closed
+
+
+# -------------------------------------------------- many windows of one recording
+
+
+@pytest.mark.parametrize(
+    ("sfreq", "n_window", "hop", "n_per_seg", "window"),
+    [
+        (500.0, 500, 25, None, "hamming"),  # 1 s every 50 ms: blocks of 25 samples
+        (250.0, 250, 62, None, "hamming"),  # hop and window share only a factor 2
+        (160.0, 160, 40, None, "hann"),
+        (250.0, 500, 50, 100, "hamming"),  # several Welch segments per window
+        (250.0, 500, 7, 125, "blackman"),
+        (250.0, 325, 13, 97, "boxcar"),
+        (128.0, 128, 16, None, "flattop"),  # five cosine terms
+        (128.0, 128, 16, None, ("tukey", 0.3)),  # not a cosine sum: per-window FFT
+        (100.0, 64, 100, None, "hamming"),  # gaps between windows
+    ],
+)
+def test_compute_sliding_equals_compute_per_window(
+    sfreq: float, n_window: int, hop: int, n_per_seg: int | None, window: str | tuple
+) -> None:
+    bands = {**{k: v for k, v in BANDS.items() if v[1] <= sfreq / 2}, "all": (0.0, sfreq / 2)}
+    bp = BandPower(sfreq, n_window, bands, n_per_seg=n_per_seg, window=window)
+    recording = noisy_eeg(3000, 4, sfreq, seed=5) + 2000.0  # a large offset: mean removal
+    sliding = bp.compute_sliding(recording, hop)
+    windows = sliding_window_view(recording, n_window, axis=0)[::hop].transpose(0, 2, 1)
+    single = np.stack([bp.compute(w) for w in windows])
+    assert sliding.shape == single.shape == ((3000 - n_window) // hop + 1, len(bands), 4)
+    np.testing.assert_allclose(sliding, single, rtol=1e-10, atol=0)
+    exact = bp.compute_sliding(recording, hop, method="windows", batch_size=5)
+    np.testing.assert_array_equal(exact, single)
+
+
+def test_compute_sliding_edge_cases() -> None:
+    bp = BandPower(250.0, 250, BANDS)
+    data = noisy_eeg(1000, 3, 250.0)
+    assert bp.compute_sliding(data[:249], 10).shape == (0, len(BANDS), 3)
+    assert bp.compute_sliding(data[:250], 10).shape == (1, len(BANDS), 3)
+    one_by_one = bp.compute_sliding(data, 1, batch_size=1)
+    np.testing.assert_allclose(one_by_one, bp.compute_sliding(data, 1), rtol=1e-10)
+    with pytest.raises(ValueError, match="hop must be >= 1"):
+        bp.compute_sliding(data, 0)
+    with pytest.raises(ValueError, match=r"\(n_samples, n_channels\)"):
+        bp.compute_sliding(data[:, 0], 10)
+    with pytest.raises(ValueError, match="method must be"):
+        bp.compute_sliding(data, 10, method="fft")  # type: ignore[arg-type]
+
+
+def test_block_method_refuses_what_it_cannot_do() -> None:
+    data = noisy_eeg(1000, 3, 250.0)
+    tukey = BandPower(250.0, 250, BANDS, window=("tukey", 0.5))
+    with pytest.raises(ValueError, match="not a sum of a few cosine terms"):
+        tukey.compute_sliding(data, 10, method="blocks")
+    bp = BandPower(250.0, 250, BANDS)
+    data[600, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        bp.compute_sliding(data, 10, method="blocks")
+    # "auto" falls back to per-window FFTs: only the windows holding the NaN, only its channel.
+    power = bp.compute_sliding(data, 10)
+    holds = np.array([i * 10 <= 600 < i * 10 + 250 for i in range(len(power))])
+    assert np.isnan(power[holds][:, :, 1]).all()
+    assert np.isfinite(power[~holds]).all() and np.isfinite(power[:, :, [0, 2]]).all()
+
+
+def test_compute_many_in_batches_equals_one_call() -> None:
+    bp = BandPower(250.0, 250, BANDS, n_per_seg=100)
+    recording = noisy_eeg(2000, 3, 250.0, seed=6)
+    windows = sliding_window_view(recording, 250, axis=0)[::30].transpose(0, 2, 1)
+    whole = bp.compute_many(windows)
+    for batch_size in (1, 4, 1000):
+        np.testing.assert_array_equal(bp.compute_many(windows, batch_size=batch_size), whole)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        bp.compute_many(windows, batch_size=0)
+    with pytest.raises(ValueError, match=r"n_window=250, got shape \(3, 200, 2\)"):
+        bp.compute_many(np.zeros((3, 200, 2)), batch_size=2)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 50])
+def test_block_method_carries_and_restarts_its_running_sums(
+    monkeypatch: pytest.MonkeyPatch, batch_size: int
+) -> None:
+    import neuroadapt.dsp.bandpower as bandpower
+
+    # Restart the running sums every few blocks, across and inside batches.
+    monkeypatch.setattr(bandpower, "_RUN_BLOCKS", 7)
+    bp = BandPower(250.0, 250, BANDS)
+    recording = noisy_eeg(4000, 3, 250.0, seed=8)
+    blocks = bp.compute_sliding(recording, 25, batch_size=batch_size, method="blocks")
+    windows = bp.compute_sliding(recording, 25, method="windows")
+    np.testing.assert_allclose(blocks, windows, rtol=1e-10, atol=0)
