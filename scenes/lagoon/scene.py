@@ -35,6 +35,7 @@ from panda3d.core import (
     AmbientLight,
     BitMask32,
     Camera,
+    CardMaker,
     ColorBlendAttrib,
     DirectionalLight,
     Fog,
@@ -69,6 +70,8 @@ WATER_RADIUS = 16000.0
 HAZE_HEIGHT = 60.0           # m: thickness of the fog layer seen when looking up
 FOG_DENSITY = (1.2e-4, 9.6e-3)  # 1/m at fog_density 0 and 1 (log-interpolated)
 REFLECTION_MASK = BitMask32.bit(4)
+GUIDE_POS = (-9.0, 48.0, 1.4)  # the breathing light hovers low over the water
+_LUMA = np.array([0.2126, 0.7152, 0.0722])
 
 # Palettes in display (sRGB-like) colours, converted to linear light for shading.
 # Rows: sun low / sun high; the warm and cool sets are blended by light_warmth.
@@ -105,15 +108,25 @@ class _Look:
     exposure: float
     chop: float               # slope scale of the wave normals
     wave_speed: float         # relative speed of the wave pattern
+    saturation: float         # 1 = natural colour; 0 grey
 
 
 def _linear(rgb) -> np.ndarray:
     return np.asarray(rgb, dtype=float) ** 2.2
 
 
-def _display(rgb: np.ndarray, exposure: float) -> np.ndarray:
+def _display(rgb: np.ndarray, exposure: float, saturation: float = 1.0) -> np.ndarray:
     """Tone-map linear light to display values in [0, 1] (the shaders do the same)."""
-    return (1.0 - np.exp(-np.maximum(rgb, 0.0) * exposure)) ** (1 / 2.2)
+    c = (1.0 - np.exp(-np.maximum(rgb, 0.0) * exposure)) ** (1 / 2.2)
+    if saturation == 1.0:
+        return c
+    y = (c @ _LUMA)[..., None]
+    return np.clip(y + (c - y) * saturation, 0.0, 1.0)
+
+
+def _saturation(value: float) -> float:
+    """Saturation factor of the parameter: 0 almost grey, 0.5 natural (1.0), 1 vivid."""
+    return 0.15 + 1.7 * value if value < 0.5 else 1.0 + 1.2 * (value - 0.5)
 
 
 def _look(values: dict[str, float]) -> _Look:
@@ -149,6 +162,8 @@ def _look(values: dict[str, float]) -> _Look:
         # spends most of the range on the gentle end, where relaxation happens.
         chop=0.012 + 0.5 * rough ** 1.4,
         wave_speed=0.35 + 0.9 * rough,
+        # 0.5 is the look as designed; the curve keeps 1 vivid, not garish.
+        saturation=_saturation(values.get("saturation", 0.5)),
     )
 
 
@@ -165,13 +180,16 @@ uniform vec3 u_horizon;
 uniform vec3 u_fog_color;
 uniform float u_haze;
 uniform float u_exposure;
+uniform float u_saturation;
 uniform float u_sun_cos;
 uniform vec2 u_cloud_offset;
 uniform sampler2D u_noise;
 uniform struct p3d_FogParameters { vec4 color; float density; } p3d_Fog;
 
 vec3 tonemap(vec3 c) {
-    return pow(vec3(1.0) - exp(-max(c, vec3(0.0)) * u_exposure), vec3(1.0 / 2.2));
+    vec3 t = pow(vec3(1.0) - exp(-max(c, vec3(0.0)) * u_exposure), vec3(1.0 / 2.2));
+    float y = dot(t, vec3(0.2126, 0.7152, 0.0722));
+    return clamp(mix(vec3(y), t, u_saturation), 0.0, 1.0);
 }
 
 vec3 untonemap(vec3 c) {
@@ -523,7 +541,10 @@ class LagoonScene(Scene):
         else:
             self._sun_disc = self._make_sun_disc()
 
-        self.apply(self.manifest.defaults())
+        self._values = self.manifest.defaults()
+        self._breath_phase = 0.0
+        self._orb = self._make_breathing_guide()
+        self.apply(self._values)
         self.update(0.0, 0.0)
 
     # -- building ---------------------------------------------------------------------------
@@ -645,6 +666,57 @@ class LagoonScene(Scene):
         disc.setAttrib(ColorBlendAttrib.make(ColorBlendAttrib.M_add))
         return disc
 
+    def _make_breathing_guide(self) -> NodePath:
+        """A soft light over the water; :meth:`_update_guide` sizes and lights it."""
+        size = 64
+        x = np.linspace(-1.0, 1.0, size)
+        r2 = x[None, :] ** 2 + x[:, None] ** 2
+        g = (np.exp(-r2 * 5.0) * 0.75 + np.exp(-r2 * 40.0) * 0.25) * np.clip(1.0 - r2, 0, 1)
+        tex = Texture("lagoon-glow")
+        tex.setup2dTexture(size, size, Texture.T_unsigned_byte, Texture.F_rgb8)
+        tex.setRamImageAs(np.repeat(np.rint(g * 255).astype(np.uint8)[..., None], 3,
+                                    axis=-1).tobytes(), "RGB")
+        tex.setWrapU(SamplerState.WM_clamp)
+        tex.setWrapV(SamplerState.WM_clamp)
+        # Two camera-facing cards (core and halo), unit size; scaled per frame.
+        orb = self.root.attachNewNode("breathing-guide")
+        self._orb_parts = []
+        for name in ("core", "halo"):
+            card = CardMaker(f"breathing-{name}")
+            card.setFrame(-1.0, 1.0, -1.0, 1.0)
+            part = orb.attachNewNode(card.generate())
+            part.hide(REFLECTION_MASK)
+            self._orb_parts.append(part)
+        orb.setTexture(tex)
+        orb.setPos(*GUIDE_POS)
+        orb.setBillboardPointEye()
+        orb.setLightOff(2)
+        orb.setFogOff(2)
+        orb.setShaderOff(2)
+        orb.setDepthWrite(False)
+        orb.setBin("fixed", 30)
+        orb.setAttrib(ColorBlendAttrib.make(ColorBlendAttrib.M_add, ColorBlendAttrib.O_one,
+                                            ColorBlendAttrib.O_one))
+        orb.hide()
+        return orb
+
+    def _update_guide(self, dt: float) -> None:
+        guide = self._values.get("breathing_guide", 0.0)
+        self._breath_phase += dt * self._values.get("breathing_rate", 6.0) / 60.0
+        if guide <= 0.0:
+            self._orb.hide()
+            return
+        self._orb.show()
+        # A 6/min sine: inhale grows and brightens the light, exhale settles it.
+        b = 0.5 - 0.5 * math.cos(2.0 * math.pi * self._breath_phase)
+        core, halo = self._orb_parts
+        core.setScale(0.9 + 0.45 * b)
+        halo.setScale(2.8 + 1.4 * b)
+        light = guide * (0.55 + 0.3 * b)
+        colour = _display(np.array([1.0, 0.85, 0.65]) * 2.5, 1.3)
+        core.setColorScale(*(colour * light), 1.0)
+        halo.setColorScale(*(colour * light * 0.45), 1.0)
+
     def _setup_reflection(self) -> None:
         """Render sky and islands from a camera mirrored in the water plane."""
         win = self.win
@@ -679,6 +751,7 @@ class LagoonScene(Scene):
     # -- per frame ------------------------------------------------------------------------
 
     def apply(self, values: dict[str, float]) -> None:
+        self._values = values
         key = tuple(round(values.get(n, 0.0), 6) for n in self.manifest.names)
         if key == self._last_values:
             return  # nothing moved: the usual case once the scene has settled
@@ -686,7 +759,7 @@ class LagoonScene(Scene):
         look = _look(values)
         self._look_now = look
         exposure = look.exposure
-        fog_display = _display(look.fog_color, exposure)
+        fog_display = _display(look.fog_color, exposure, look.saturation)
         self._fog.setColor(*fog_display)
         self._fog.setExpDensity(look.fog_density)
         sun_dir = LVector3(*look.sun_dir)
@@ -705,13 +778,14 @@ class LagoonScene(Scene):
             root.setShaderInput("u_water_color", LVector3(*look.water_color))
             root.setShaderInput("u_haze", look.haze)
             root.setShaderInput("u_exposure", exposure)
+            root.setShaderInput("u_saturation", look.saturation)
             root.setShaderInput("u_sun_cos", math.cos(math.radians(SUN_RADIUS)))
             root.setShaderInput("u_chop", look.chop)
         else:
             sky = _sky_numpy(self._sky_dirs, look)
             _write_colors(self._sky.node().modifyGeom(0).modifyVertexData(),
-                          _rgba(_display(sky, exposure)))
-            disc = _display(look.sun_color * 4.0, exposure)
+                          _rgba(_display(sky, exposure, look.saturation)))
+            disc = _display(look.sun_color * 4.0, exposure, look.saturation)
             _write_colors(self._sun_disc.node().modifyGeom(0).modifyVertexData(),
                           _rgba(np.tile(disc, (self._sun_disc.node().getGeom(0)
                                                .getVertexData().getNumRows(), 1))))
@@ -721,6 +795,7 @@ class LagoonScene(Scene):
             self._shade_land_fallback(look)
 
     def update(self, dt: float, t: float) -> None:
+        self._update_guide(dt)
         look = self._look_now
         # Integrate the wave phase: a speed change then bends the motion
         # smoothly instead of jumping the pattern to speed * t.
@@ -767,7 +842,7 @@ class LagoonScene(Scene):
         fog = _fog_numpy(v, look)
         c = fog + (c - fog) * np.exp(-look.fog_density * dist)[:, None]
         _write_colors(self._water.node().modifyGeom(0).modifyVertexData(),
-                      _rgba(_display(c, look.exposure)))
+                      _rgba(_display(c, look.exposure, look.saturation)))
 
     def _shade_land_fallback(self, look: _Look) -> None:
         cam = self.camera.getPos(self.render)
@@ -783,7 +858,7 @@ class LagoonScene(Scene):
             fog = _fog_numpy(to / dist[:, None], look)
             c = fog + (c - fog) * np.exp(-look.fog_density * dist)[:, None]
             _write_colors(node.node().modifyGeom(0).modifyVertexData(),
-                          _rgba(_display(c, look.exposure)))
+                          _rgba(_display(c, look.exposure, look.saturation)))
 
     def destroy(self) -> None:
         if self._reflection_buffer is not None:
