@@ -11,6 +11,9 @@ Control messages (topic ``control``, see :mod:`neuroadapt.bus`) may carry:
 ``params``    dict of parameter name to value (clipped; unknown names ignored)
 ``feedback``  bool; False glides the scene to its neutral values
 ``hold``      bool; True eases the scene to a stop and keeps it there
+``gentle_exit`` ``{"duration": s}`` or true (the app's default, 60 s): every
+              parameter eases to its neutral value, then the run ends with
+              ``"gentle exit"``; later requests are ignored once it has begun
 ``end``       bool; True finishes the run (the engine fades to neutral first)
 
 Other keys (``phase``, ``reward``...) are for other listeners and are ignored.
@@ -35,15 +38,20 @@ from ..bus import DEFAULT_PUB, Subscriber
 from ..errors import ConfigError, NeuroadaptError
 from ..lsl import STREAM_SCENE, make_stream_info
 from .base import Scene, load_scene_class
-from .controller import SceneController
+from .controller import GENTLE_EXIT, SceneController
 from .manifest import SceneManifest, find_scene, load_manifest
+from .output import OutputRig, check_output, setup_output
+from .safety import CameraGuard
 
 log = logging.getLogger(__name__)
 
 STREAM_TYPE = "SceneState"
 FRAME_TIME_CHANNEL = "frame_time_ms"
+DROPPED_FRAMES_CHANNEL = "dropped_frames"
 DISPLAY_ENV = "NEUROADAPT_DISPLAY"
 HEADLESS_FRAME_RATE = 60  # an offscreen scene need not render faster than a headset
+TARGET_FRAME_RATE = {"window": 60.0, "offscreen": 60.0, "stereo": 60.0, "vr": 90.0}
+DROPPED_FACTOR = 1.5  # a frame longer than 1.5 target intervals counts as dropped
 
 _created = False  # Panda3D's ShowBase can exist once per process
 
@@ -67,6 +75,22 @@ class SceneApp:
         strictly: unknown names and out-of-range values raise ConfigError).
     size : tuple of int
         Window or buffer size in pixels.
+    output : str, optional
+        ``window``, ``offscreen``, ``stereo`` or ``vr`` (see
+        :mod:`neuroadapt.scene.output`); default ``offscreen`` when ``headless``,
+        else ``window``. Stereo renders offscreen when ``headless``.
+    mirror : bool
+        Also open a mirror window (a buffer when headless) showing what the
+        patient sees.
+    gentle_exit : float
+        Default duration in seconds of a gentle exit asked for without one.
+    frame_dt : float, optional
+        Frame-stepped run: advance controller and scene by exactly this many
+        seconds a frame, whatever the wall clock says, and do not limit the
+        frame rate (tests and benchmarks). The stream's ``frame_time_ms``
+        still reports the wall-clock interval.
+    frame_rate : float, optional
+        Target frame rate for ``dropped_frames`` (default: 60, 90 for VR).
 
     Raises
     ------
@@ -82,7 +106,8 @@ class SceneApp:
     The applied-state LSL stream (name ``neuroadapt-scene``, type
     ``SceneState``, irregular rate, float32) has one channel per manifest
     parameter, in manifest order, then ``frame_time_ms``: the interval since
-    the previous sample. One sample per frame, stamped with
+    the previous sample, then ``dropped_frames``: how many frames since the
+    start took longer than 1.5 target intervals. One sample per frame, stamped with
     ``pylsl.local_clock()``; the controller is stepped by the same clock, so
     between two samples no parameter moves more than ``max_rate`` times
     their time difference.
@@ -90,16 +115,31 @@ class SceneApp:
     One SceneApp per process: Panda3D's ShowBase cannot be created twice.
     The display module can be forced with ``$NEUROADAPT_DISPLAY`` (for
     example ``p3tinydisplay`` to check the software fallback).
+
+    The app owns the camera's motion: after the scene's ``build`` it clamps
+    every frame's camera move to :mod:`~neuroadapt.scene.safety` limits
+    (no vection), warning once when a scene tries to go faster.
     """
 
     def __init__(self, scene_name: str, *, headless: bool,
                  control: str | None = DEFAULT_PUB, source_id: str = "neuroadapt-scene",
                  set_values: Mapping[str, float] | None = None,
-                 size: tuple[int, int] = (1280, 720)) -> None:
+                 size: tuple[int, int] = (1280, 720), output: str | None = None,
+                 mirror: bool = False, gentle_exit: float = GENTLE_EXIT,
+                 frame_dt: float | None = None, frame_rate: float | None = None) -> None:
         global _created
         width, height = (int(v) for v in size)
         if width < 16 or height < 16:
             raise ConfigError(f"size {width}x{height}: must be at least 16x16 pixels")
+        output = check_output(output or ("offscreen" if headless else "window"))
+        if output == "offscreen":
+            headless = True
+        elif output in ("window", "vr"):
+            headless = False  # a headset needs a desktop window for its GL context
+        for name, value in (("gentle_exit", gentle_exit), ("frame_dt", frame_dt),
+                            ("frame_rate", frame_rate)):
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} {value!r}: must be a positive number")
         folder = find_scene(scene_name)
         self.manifest = load_manifest(folder)
         values = self.manifest.check_values(set_values or {})
@@ -110,8 +150,20 @@ class SceneApp:
         _created = True
 
         self.headless = headless
+        self.output = output
         self.controller = SceneController(self.manifest)
         self.controller.reset(values)
+        self.gentle_exit_default = float(gentle_exit)
+        self.frame_dt = frame_dt
+        self.target_interval = 1.0 / (frame_rate or TARGET_FRAME_RATE[output])
+        self.dropped_frames = 0
+        self.camera_guard = CameraGuard()
+        self.control_time_s = 0.0
+        """CPU time (this thread, s) of the app's own work in the last frame.
+
+        Bus drain, control messages, controller step, camera guard, output rig
+        and LSL push; not the scene's ``apply`` / ``update`` nor the render."""
+        self.rig: OutputRig | None = None
         self.frames = 0
         self.stop_reason: str | None = None
         self._closed = False
@@ -140,7 +192,7 @@ class SceneApp:
             if self._base.win is None:
                 raise NeuroadaptError("Panda3D opened no window or buffer (see its log above)")
             self._base.disableMouse()  # the default trackball would move the camera
-            if headless:
+            if headless and frame_dt is None:
                 clock = ClockObject.getGlobalClock()
                 clock.setMode(ClockObject.MLimited)
                 clock.setFrameRate(HEADLESS_FRAME_RATE)
@@ -149,6 +201,8 @@ class SceneApp:
                 loader=self._base.loader, manifest=self.manifest, win=self._base.win)
             self.scene.build()
             self.scene.apply(self.controller.applied)
+            self.camera_guard.reset(*_pose(self._base.cam, self._base.render))
+            self.rig = setup_output(self._base, output, mirror=mirror)
             if control is not None:
                 try:
                     self._subscriber = Subscriber(control, topics=("control",))
@@ -159,9 +213,10 @@ class SceneApp:
         except BaseException:
             self.close()
             raise
-        log.info("scene %s on %s (%s), shaders %s", self.manifest.name,
+        log.info("scene %s on %s (%s), output %s%s, shaders %s", self.manifest.name,
                  self._base.pipe.getInterfaceName(),
-                 self._base.win.getGsg().getDriverRenderer(),
+                 self._base.win.getGsg().getDriverRenderer(), output,
+                 " with mirror" if mirror else "",
                  "on" if self.scene.shaders_available else "off (software fallback)")
         self._t0 = self._last_time = pylsl.local_clock()
         self._base.taskMgr.add(self._frame, "neuroadapt-scene-frame", sort=-40)
@@ -189,8 +244,9 @@ class SceneApp:
         Returns
         -------
         reason : str
-            Why the run ended: ``"end message"``, ``"signal SIGTERM"`` (or
-            SIGINT), ``"duration"``, ``"frames"`` or ``"window closed"``.
+            Why the run ended: ``"end message"``, ``"gentle exit"``,
+            ``"signal SIGTERM"`` (or SIGINT), ``"duration"``, ``"frames"`` or
+            ``"window closed"``.
         """
         if self._closed:
             raise RuntimeError("this SceneApp is closed")
@@ -244,6 +300,39 @@ class SceneApp:
             raise NeuroadaptError(f"cannot write screenshot {path}")
         return path
 
+    def capture(self, which: str = "main"):
+        """The last rendered frame as an array of floats in [0, 1], top row first.
+
+        Parameters
+        ----------
+        which : {"main", "mirror"}
+            The patient's window or buffer (both eyes in stereo), or the mirror.
+
+        Returns
+        -------
+        rgb : array of shape (height, width, 3)
+        """
+        import numpy as np
+
+        if self._closed:
+            raise RuntimeError("this SceneApp is closed")
+        win = self._base.win if which == "main" else (self.rig.mirror if self.rig else None)
+        if win is None:
+            raise ValueError(f"no {which!r} output to capture")
+        tex = win.getScreenshot()
+        if tex is None:
+            raise NeuroadaptError(f"cannot read back the {which} frame")
+        data = np.frombuffer(tex.getRamImageAs("RGB"), np.uint8)
+        # Panda3D images store the bottom row first.
+        return data.reshape(tex.getYSize(), tex.getXSize(), 3)[::-1] / 255.0
+
+    def start_gentle_exit(self, duration: float | None = None) -> float:
+        """Ease to neutral over ``duration`` s (default: the app's), then end the run."""
+        planned = self.controller.start_gentle_exit(
+            self.gentle_exit_default if duration is None else duration)
+        log.info("gentle exit over %.1f s", planned)
+        return planned
+
     def close(self) -> None:
         """Close the outlet and socket, remove the scene and destroy the window (idempotent)."""
         if self._closed:
@@ -252,10 +341,16 @@ class SceneApp:
         if self._subscriber is not None:
             self._subscriber.close()
             self._subscriber = None
-        # pylsl closes an outlet when its last reference goes.
+        # pylsl closes an outlet when its last reference goes, dropping what
+        # liblsl has not sent yet: give a listening recorder the last frames
+        # (those that prove where the scene ended) before letting go.
+        if self._outlet is not None and self._outlet.have_consumers():
+            time.sleep(0.2)
         self._outlet = None
         if self._base is not None:
             self._base.taskMgr.remove("neuroadapt-scene-frame")
+            if self.rig is not None:
+                self.rig.close()
             scene = getattr(self, "scene", None)
             if scene is not None:
                 scene.destroy()
@@ -274,17 +369,43 @@ class SceneApp:
         # samples is then exactly the interval the controller was allowed to
         # move in, so a recording proves the rate limit held.
         now = pylsl.local_clock()
-        dt = now - self._last_time
+        work = time.thread_time()
+        wall_dt = now - self._last_time
         self._last_time = now
+        dt = wall_dt if self.frame_dt is None else self.frame_dt
+        if wall_dt > DROPPED_FACTOR * self.target_interval:
+            self.dropped_frames += 1
         if self._subscriber is not None:
             self._poll_control()
         values = self.controller.step(dt)
+        if self.controller.exit_done:
+            self._request_stop("gentle exit")
+        work = time.thread_time() - work
         self.scene.apply(values)
-        self.scene.update(min(dt, self.controller.max_dt), now - self._t0)
+        scene_t = (self.frames + 1) * dt if self.frame_dt is not None else now - self._t0
+        self.scene.update(min(dt, self.controller.max_dt), scene_t)
+        work2 = time.thread_time()
+        self._guard_camera(dt)
+        if self.rig is not None:
+            self.rig.update()
         if self._outlet is not None:
-            self._outlet.push_sample([*values.values(), dt * 1000.0], now)
+            self._outlet.push_sample([*values.values(), wall_dt * 1000.0,
+                                      float(self.dropped_frames)], now)
         self.frames += 1
+        self.control_time_s = work + time.thread_time() - work2
         return task.cont
+
+    def _guard_camera(self, dt: float) -> None:
+        cam, render = self._base.cam, self._base.render
+        pos, quat, clamped = self.camera_guard.limit(*_pose(cam, render), dt)
+        if clamped:
+            from panda3d.core import LQuaternion, Point3
+
+            cam.setPosQuat(render, Point3(*pos), LQuaternion(*quat))
+            self._warn_once("camera", f"scene {self.manifest.name} moves the camera faster than "
+                                      f"{self.camera_guard.max_speed:g} m/s or "
+                                      f"{self.camera_guard.max_turn:g} deg/s; slowed down "
+                                      "(fast camera motion causes VR sickness)")
 
     def _poll_control(self) -> None:
         # Messages are applied oldest first, so the newest wins for each field
@@ -304,12 +425,27 @@ class SceneApp:
                     setter(value)
                 elif value is not None:
                     self._warn_once(key, f"control message {key!r} is not true/false; ignored")
+            self._gentle_exit_request(body.get("gentle_exit"))
             if body.get("end") is True:
                 self._request_stop("end message")
         for name in self.controller.unknown_names:
             self._warn_once(f"param:{name}", f"control message names unknown parameter {name!r} "
                                   f"(scene {self.manifest.name} has "
                                   f"{', '.join(self.manifest.names)}); ignored")
+
+    def _gentle_exit_request(self, value: object) -> None:
+        if value is None or value is False or self.controller.exiting:
+            return
+        duration = None
+        if isinstance(value, dict):
+            duration = value.get("duration")
+        elif value is not True:
+            duration = "invalid"
+        try:
+            self.start_gentle_exit(duration)
+        except ValueError:
+            self._warn_once("gentle_exit", f"control message 'gentle_exit' {value!r}: expected "
+                                           'true or {"duration": seconds > 0}; ignored')
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
@@ -376,9 +512,14 @@ def _configure_panda(headless: bool, width: int, height: int, title: str) -> Non
     loadPrcFileData("neuroadapt-scene", "\n".join(lines))
 
 
+def _pose(node: Any, render: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    pos, quat = node.getPos(render), node.getQuat(render)
+    return (pos.x, pos.y, pos.z), (quat.getR(), quat.getI(), quat.getJ(), quat.getK())
+
+
 def _make_outlet(manifest: SceneManifest, source_id: str) -> pylsl.StreamOutlet:
-    names = [*manifest.names, FRAME_TIME_CHANNEL]
-    units = [p.unit or None for p in manifest.parameters] + ["ms"]
+    names = [*manifest.names, FRAME_TIME_CHANNEL, DROPPED_FRAMES_CHANNEL]
+    units = [p.unit or None for p in manifest.parameters] + ["ms", "count"]
     info = make_stream_info(STREAM_SCENE, STREAM_TYPE, names, 0.0, "float32", source_id,
                             units=units)
     return pylsl.StreamOutlet(info)

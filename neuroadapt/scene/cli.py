@@ -8,6 +8,8 @@ Examples
     neuroadapt scene lagoon
     neuroadapt scene lagoon --headless --set fog_density=0 --screenshot clear.png
     neuroadapt scene lagoon --control tcp://127.0.0.1:5710 --source-id sub01-ses02
+    neuroadapt scene lagoon --output stereo --mirror
+    neuroadapt scene lagoon --output vr --mirror      # needs neuroadapt[vr] and a runtime
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sys
 from ..bus import DEFAULT_PUB
 from ..errors import ConfigError, NeuroadaptError
 from .manifest import find_scene, list_scenes, load_manifest
+from .output import OUTPUTS, check_output
 
 HEADLESS_ENV = "NEUROADAPT_HEADLESS"
 
@@ -39,6 +42,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--headless", action="store_true",
                    help="render offscreen; automatic without a display or with "
                         f"{HEADLESS_ENV}=1")
+    p.add_argument("--output", metavar="MODE",
+                   help=f"{' | '.join(OUTPUTS)}: desktop window, offscreen buffer, side-by-side "
+                        "stereo, or an OpenXR headset (needs neuroadapt[vr]); default: window, "
+                        "or offscreen with --headless")
+    p.add_argument("--mirror", action="store_true",
+                   help="also show the therapist what the patient sees (the left eye in "
+                        "stereo and VR)")
+    p.add_argument("--exit-duration", type=float, default=60.0, metavar="S",
+                   help="duration of a gentle exit asked for without one (default: 60 s)")
     p.add_argument("--control", default=DEFAULT_PUB, metavar="ADDR",
                    help=f"engine PUB address to follow, or 'none' (default: {DEFAULT_PUB})")
     p.add_argument("--set", dest="set_values", action="append", default=[],
@@ -128,13 +140,23 @@ def _show_scene(args: argparse.Namespace) -> int:
     size = _parse_size(args.size)
     if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
         raise ConfigError(f"--duration {args.duration:g}: must be a positive number of seconds")
+    output = check_output(args.output) if args.output else None
+    if not (math.isfinite(args.exit_duration) and args.exit_duration > 0):
+        raise ConfigError(f"--exit-duration {args.exit_duration:g}: must be a positive number "
+                          "of seconds")
+    headless = headless_wanted(args.headless)
+    if output in ("window", "vr") and headless and not args.headless \
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") \
+            and sys.platform.startswith("linux"):
+        raise ConfigError(f"--output {output}: no display (DISPLAY is not set); "
+                          "use --output offscreen or stereo --headless")
     control = None if args.control.strip().lower() == "none" else args.control
     # Imported here: listing scenes or validating arguments needs no Panda3D.
     from .app import SceneApp
 
     if args.screenshot:
         # A still image follows nobody: only the --set values count.
-        app = SceneApp(args.name, headless=headless_wanted(args.headless), control=None,
+        app = SceneApp(args.name, headless=headless, control=None, output=output,
                        source_id=args.source_id, set_values=values, size=size)
         try:
             path = app.screenshot(args.screenshot)
@@ -142,7 +164,8 @@ def _show_scene(args: argparse.Namespace) -> int:
             app.close()
         print(path)
         return 0
-    app = SceneApp(args.name, headless=headless_wanted(args.headless), control=control,
+    app = SceneApp(args.name, headless=headless, control=control, output=output,
+                   mirror=args.mirror, gentle_exit=args.exit_duration,
                    source_id=args.source_id, set_values=values, size=size)
     app.run(duration=args.duration)
     return 0

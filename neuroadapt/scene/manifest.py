@@ -15,6 +15,7 @@ Every scene lives in a folder ``scenes/<name>/`` holding ``scene.py`` and a
     unit = ""
     max_rate = 0.15   # largest change per second the scene will ever make
     neutral = 0.6     # value for hold / gentle exit; defaults to `default`
+    luminance = true  # changes brightness: flicker guarded (the default, for safety)
 
 The protocol validator reads the same manifest to check that every mapped
 parameter exists and that mapped ranges fit, so a manifest is validated as a
@@ -43,13 +44,14 @@ SCENE_FILE = "scene.py"
 SCENES_ENV = "NEUROADAPT_SCENES"
 
 # The applied-state LSL stream appends this channel after the parameters.
-RESERVED_NAMES = frozenset({"frame_time_ms"})
+RESERVED_NAMES = frozenset({"frame_time_ms", "dropped_frames"})
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # Folder names a plain scene name may take: never "." / ".." or a path.
 _SCENE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SCENE_KEYS = ("title", "description")
-_PARAM_KEYS = ("name", "description", "range", "default", "unit", "max_rate", "neutral")
+_PARAM_KEYS = ("name", "description", "range", "default", "unit", "max_rate", "neutral",
+               "luminance")
 _PARAM_REQUIRED = ("name", "range", "default", "max_rate")
 
 
@@ -73,6 +75,10 @@ class SceneParameter:
         Largest change per second the scene makes, whatever it is asked.
     neutral : float
         Calm value used when feedback is off and at the end of a session.
+    luminance : bool
+        Whether the parameter can change the picture's brightness; such
+        parameters are flicker guarded by the controller. True unless the
+        manifest says ``luminance = false`` (a safe default).
     """
 
     name: str
@@ -82,6 +88,7 @@ class SceneParameter:
     unit: str
     max_rate: float
     neutral: float
+    luminance: bool = True
 
     @property
     def low(self) -> float:
@@ -336,6 +343,10 @@ def _parse_parameter(raw: object, field: str,
         if max_rate is None or max_rate <= 0:
             fail("max_rate", "must be a finite number > 0 (largest change per second)")
 
+    luminance = raw.get("luminance", True)
+    if not isinstance(luminance, bool):
+        fail("luminance", "must be true or false (whether it changes brightness)")
+
     if not ok:
         return None
     return SceneParameter(
@@ -346,6 +357,7 @@ def _parse_parameter(raw: object, field: str,
         unit=raw.get("unit", ""),
         max_rate=max_rate,
         neutral=default if neutral is None else neutral,
+        luminance=luminance,
     )
 
 

@@ -72,7 +72,8 @@ def test_control_messages_glide_the_scene_and_end_stops_it(uid):
         info = resolve_scene(uid, proc)
         inlet = pylsl.StreamInlet(info, recover=False)
         inlet.open_stream(timeout=10)
-        assert channel_labels(inlet.info(timeout=10)) == [*names, "frame_time_ms"]
+        assert channel_labels(inlet.info(timeout=10)) == [*names, "frame_time_ms",
+                                                          "dropped_frames"]
         assert inlet.info().type() == "SceneState" and inlet.info().nominal_srate() == 0
 
         def pump() -> None:
@@ -125,7 +126,9 @@ def test_control_messages_glide_the_scene_and_end_stops_it(uid):
     data = np.asarray(samples, dtype=float)
     ts = np.asarray(stamps)
     assert len(data) > 30 and np.all(np.diff(ts) > 0)
-    values, frame_ms = data[:, :len(names)], data[:, -1]
+    values, frame_ms, dropped = data[:, :len(names)], data[:, -2], data[:, -1]
+    # dropped_frames counts the frames longer than 1.5 target intervals (60 fps) so far.
+    assert np.array_equal(dropped, np.cumsum(frame_ms > 1.5 * 1000 / 60))
     # No jump on any parameter: each step within max_rate times the interval
     # between the two samples (the controller is timed by the same clock).
     steps = np.abs(np.diff(values, axis=0))
@@ -185,6 +188,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
      "neuroadapt: error: --set fog_density: 'thick' is not a number"),
     (["--size", "big"], "neuroadapt: error: --size 'big': expected WIDTHxHEIGHT"),
     (["--duration", "0"], "neuroadapt: error: --duration 0: must be a positive number"),
+    (["--output", "hologram"], "neuroadapt: error: --output 'hologram': expected one of "
+                               "window, offscreen, stereo, vr"),
+    (["--exit-duration", "0"], "neuroadapt: error: --exit-duration 0: must be a positive"),
 ])
 def test_bad_arguments_give_one_line_errors(args, expected):
     proc = run_cli("lagoon", "--headless", "--control", "none", *args)
@@ -204,7 +210,7 @@ def test_unknown_scene_lists_the_available_ones():
 def test_scenes_lists_parameters_with_range_default_and_unit():
     proc = run_cli("scenes")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("lagoon — Lagoon at sunset")
+    assert "\nlagoon — Lagoon at sunset" in "\n" + proc.stdout
     fog = next(line for line in proc.stdout.splitlines() if "fog_density" in line)
     assert "[0, 1]" in fog and "default 0.6" in fog and "max 0.15/s" in fog
 
@@ -226,3 +232,137 @@ def test_parse_set():
         "fog_density": 0.2, "water_calm": 1.0}
     with pytest.raises(ConfigError, match="not a finite number"):
         parse_set(["fog_density=nan"])
+
+
+def read_stream(inlet: pylsl.StreamInlet, samples: list, stamps: list) -> None:
+    try:
+        chunk, ts = inlet.pull_chunk(timeout=0.0)
+    except LostError:  # the scene has gone
+        return
+    samples.extend(chunk)
+    stamps.extend(ts)
+
+
+@pytest.mark.live
+@pytest.mark.timeout(120)
+def test_hold_eases_to_a_steady_state_and_never_jumps(uid):
+    """Hold while the scene is gliding: it eases to a stop and stays there, from the stream."""
+    manifest = load_manifest(find_scene("lagoon"))
+    names = list(manifest.names)
+    rates = np.array([p.max_rate for p in manifest.parameters])
+    pub = Publisher("tcp://127.0.0.1:*")
+    proc = start_scene("--control", pub.address, "--duration", "40", "--source-id", uid)
+    samples: list = []
+    stamps: list = []
+    hold_at = None
+    try:
+        inlet = pylsl.StreamInlet(resolve_scene(uid, proc), recover=False)
+        inlet.open_stream(timeout=10)
+        # Glide every parameter toward its far end, at full speed, for 2 s.
+        far = {p.name: (p.high if p.default < (p.low + p.high) / 2 else p.low)
+               for p in manifest.parameters}
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            pub.publish("control", {"params": far, "hold": False})
+            read_stream(inlet, samples, stamps)
+            moving = len(samples) > 2 and any(
+                abs(samples[-1][i] - manifest.parameters[i].default) > 0.2 * rates[i]
+                for i in range(len(names)))
+            if moving and hold_at is None:
+                hold_at = time.monotonic() + 1.0  # let it reach speed first
+            if hold_at is not None and time.monotonic() > hold_at:
+                break
+            time.sleep(0.05)
+        assert hold_at is not None, "the scene never moved"
+        t_hold = pylsl.local_clock()
+        # Hold (signal lost) while the targets jump around: nothing may follow them.
+        end = time.monotonic() + 3.0
+        k = 0
+        while time.monotonic() < end:
+            wild = {p.name: (p.low if k % 2 else p.high) for p in manifest.parameters}
+            pub.publish("control", {"params": wild, "hold": True})
+            read_stream(inlet, samples, stamps)
+            k += 1
+            time.sleep(0.05)
+        pub.publish("control", {"end": True})
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and time.monotonic() < deadline:
+            read_stream(inlet, samples, stamps)
+            pub.publish("control", {"end": True})
+            time.sleep(0.05)
+        read_stream(inlet, samples, stamps)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        code, err = stop(proc)
+        pub.close()
+    assert code == 0, err
+    data = np.asarray(samples, dtype=float)[:, :len(names)]
+    ts = np.asarray(stamps)
+    steps = np.abs(np.diff(data, axis=0))
+    assert np.all(steps <= np.diff(ts)[:, None] * rates + 1e-5)  # never a jump
+    after = ts >= t_hold + 0.15  # messages take a frame or two to arrive
+    held = data[after]
+    # Each parameter moved on in its own direction only (no turn toward the
+    # wild targets), by no more than its coasting allowance, then stood still.
+    v = np.diff(data, axis=0)
+    direction = np.sign(v[(ts[1:] < t_hold) & (ts[1:] > t_hold - 0.5)].sum(axis=0))
+    assert np.all(np.diff(held, axis=0) * direction >= -1e-6)
+    assert np.all(np.ptp(held, axis=0) <= 0.5 * rates + 1e-4)  # settles within ~0.5 s of motion
+    tail = data[ts >= ts[-1] - 1.0]
+    assert len(tail) > 10 and np.all(np.ptp(tail, axis=0) < 1e-6)  # steady
+
+
+@pytest.mark.live
+@pytest.mark.timeout(120)
+def test_gentle_exit_eases_to_neutral_and_ends_the_run(uid):
+    """Publisher -> scene subprocess -> LSL: a 3 s gentle exit from off-neutral values."""
+    manifest = load_manifest(find_scene("lagoon"))
+    names = list(manifest.names)
+    neutral = np.array([p.neutral for p in manifest.parameters])
+    rates = np.array([p.max_rate for p in manifest.parameters])
+    start = {p.name: (p.neutral + 0.1 if p.neutral + 0.1 <= p.high else p.neutral - 0.1)
+             for p in manifest.parameters}
+    set_args = [a for name, v in start.items() for a in ("--set", f"{name}={v}")]
+    pub = Publisher("tcp://127.0.0.1:*")
+    proc = start_scene("--control", pub.address, "--duration", "40", "--source-id", uid,
+                       *set_args)
+    samples: list = []
+    stamps: list = []
+    started = None
+    try:
+        inlet = pylsl.StreamInlet(resolve_scene(uid, proc), recover=False)
+        inlet.open_stream(timeout=10)
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            # Repeated, as an engine would; only the first one counts. The
+            # targets asked for alongside are ignored once the exit began.
+            pub.publish("control", {"params": {n: manifest[n].high for n in names},
+                                    "gentle_exit": {"duration": 3.0}})
+            if started is None:
+                started = pylsl.local_clock()
+            read_stream(inlet, samples, stamps)
+            time.sleep(0.05)
+        read_stream(inlet, samples, stamps)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        code, err = stop(proc)
+        pub.close()
+    assert code == 0, err
+    assert "gentle exit" in err and "Traceback" not in err
+    data = np.asarray(samples, dtype=float)[:, :len(names)]
+    ts = np.asarray(stamps)
+    assert np.allclose(data[-1], neutral, atol=1e-6)  # ended exactly at neutral
+    moving = np.flatnonzero(np.any(np.abs(np.diff(data, axis=0)) > 1e-7, axis=1))
+    t0, t1 = ts[moving[0]], ts[moving[-1] + 1]
+    assert 2.7 < t1 - t0 < 3.5  # the requested 3 s (within a few frames)
+    assert t0 - started < 1.0
+    steps = np.abs(np.diff(data, axis=0))
+    assert np.all(steps <= np.diff(ts)[:, None] * rates + 1e-5)
+    # Monotone smoothstep from start to neutral: compare at quarter points.
+    frac = (data - data[0]) / (neutral - data[0])
+    assert np.all(np.diff(frac, axis=0) >= -1e-4)
+    for q in (0.25, 0.5, 0.75):
+        i = np.searchsorted(ts, t0 + q * 3.0)
+        assert np.allclose(frac[i], q * q * (3 - 2 * q), atol=0.06), (q, frac[i])

@@ -155,7 +155,8 @@ def test_reset_jumps_before_anything_is_shown():
 
 
 def test_zero_time_constant_is_pure_rate_limit():
-    ctrl = SceneController(make_manifest(), time_constant=0.0)
+    # Without the flicker guard, which would make the hold below coast to a stop.
+    ctrl = SceneController(make_manifest(), time_constant=0.0, flicker_guard=None)
     ctrl.set_targets({"fog": 0.0})
     assert ctrl.step(0.1)["fog"] == pytest.approx(0.6 - 0.015)
     ctrl.set_hold(True)
@@ -175,3 +176,128 @@ def test_lagoon_controller_starts_at_defaults_in_manifest_order():
     ctrl = SceneController(manifest)
     assert list(ctrl.applied) == list(manifest.names)
     assert ctrl.applied == manifest.defaults()
+
+
+# -- flicker guard ---------------------------------------------------------------------
+
+FLICKER_BAND = (3.0, 30.0)
+
+
+def band_peak_to_peak(x: np.ndarray, rate: float, band=FLICKER_BAND,
+                      seconds: float = 2.0) -> float:
+    """Peak-to-peak of the largest sinusoid of ``x`` inside ``band`` (Hz).
+
+    The last ``seconds`` (steady state) are analysed after removing a quadratic
+    trend (a slow glide or turn) and with a Hann window (coherent gain 0.5),
+    so that slow motion does not leak into the band.
+    """
+    n = int(round(seconds * rate))
+    i = np.arange(n)
+    seg = x[-n:] - np.polyval(np.polyfit(i, x[-n:], 2), i)
+    spec = np.abs(np.fft.rfft(seg * np.hanning(n))) * 2 / (0.5 * n)
+    freqs = np.fft.rfftfreq(n, 1 / rate)
+    sel = (freqs >= band[0]) & (freqs <= band[1])
+    return float(2 * spec[sel].max())
+
+
+def square(freq: float, t: np.ndarray) -> np.ndarray:
+    return (np.floor(2 * freq * t) % 2 == 0).astype(float)
+
+
+@pytest.mark.parametrize("freq", [3.0, 5.0, 10.0, 15.0, 25.0])
+def test_flicker_guard_at_1khz_control_rate(freq):
+    """A full-range square wave at 1 kHz control and step rate: < 1 % of range left in 3-30 Hz."""
+    fast = SceneParameter("glow", "brightness", (0.0, 1.0), 0.5, "", 2.0, 0.5)  # a fast scene
+    manifest = SceneManifest("test", "Test", "", (*make_manifest().parameters, fast),
+                             Path("scene.toml"))
+    rate = 1000.0
+    t = np.arange(int(4 * rate)) / rate
+    wave = square(freq, t)
+    results = {}
+    for guard in (None, 4.0):
+        ctrl = SceneController(manifest, flicker_guard=guard)
+        out = []
+        for w in wave:
+            ctrl.set_targets({"fog": w, "temp": 2000 + 4500 * w, "glow": w})
+            out.append(list(ctrl.step(1 / rate).values()))
+        out = np.array(out)
+        spans = np.array([1.0, 4500.0, 1.0])
+        results[guard] = [band_peak_to_peak(out[:, i], rate) / spans[i] for i in range(3)]
+        # The rate limit holds either way.
+        steps = np.abs(np.diff(out, axis=0))
+        assert np.all(steps <= max_steps(ctrl) / rate * (1 + 1e-9))
+    guarded = np.array(results[4.0])
+    # Bound a / (8 f^2) with a = 4 min(max_rate, 0.15 span) per second; measured
+    # about half of it (fog 0.43 % of range at 3 Hz, 0.04 % at 10 Hz).
+    bound = 4 * np.array([0.15, 500.0 / 4500, 0.15]) / (8 * freq**2)
+    assert np.all(guarded <= bound), (freq, guarded, bound)
+    assert np.all(guarded < (0.01 if freq < 5 else 0.002)), guarded
+    # Without the guard the fast parameter would follow with 1.6-13 % of its range.
+    assert guarded[2] < 0.25 * results[None][2]
+
+
+def test_flicker_guard_leaves_parameters_marked_not_luminance_alone():
+    still = SceneParameter("speed", "wave speed", (0.0, 1.0), 0.5, "", 0.5, 0.5, luminance=False)
+    ctrl = SceneController(SceneManifest("t", "T", "", (still,), Path("scene.toml")))
+    ctrl.set_targets({"speed": 1.0})
+    ctrl.step(0.1)
+    ctrl.set_targets({"speed": 0.0})
+    v0 = ctrl.applied["speed"]
+    assert ctrl.step(0.1)["speed"] < v0  # turns at once: only the rate limit applies
+
+
+def test_flicker_guard_limits_the_turn_and_keeps_the_rate_limit():
+    ctrl = SceneController(make_manifest())
+    ctrl.set_targets({"fog": 0.0})
+    before = run(ctrl, [1 / 60] * 60)[:, 0]  # moving down at 0.15/s
+    ctrl.set_targets({"fog": 1.0})
+    applied = np.concatenate([before, run(ctrl, [1 / 60] * 120)[:, 0]])
+    velocity = np.diff(applied) * 60
+    assert velocity[58] == pytest.approx(-0.15)
+    # Speed changes by at most 4 x 0.15 per second: it takes >= 0.5 s to turn round.
+    assert np.all(np.abs(np.diff(velocity)) <= 0.6 / 60 + 1e-9)
+    assert np.all(np.abs(velocity) <= 0.15 + 1e-9)
+    assert np.argmax(velocity[59:] > 0.14) >= 0.5 * 60 - 1
+
+
+# -- gentle exit -----------------------------------------------------------------------
+
+def test_gentle_exit_eases_to_neutral_then_is_done():
+    ctrl = SceneController(make_manifest())
+    ctrl.reset({"fog": 1.0, "temp": 6500.0})
+    ctrl.set_hold(True)  # ignored during the exit
+    planned = ctrl.start_gentle_exit(10.0)
+    assert planned == 10.0 and ctrl.exiting and not ctrl.exit_done
+    ctrl.set_targets({"fog": 0.0})  # ignored too
+    applied, done_at = [], None
+    for i in range(60 * 12):
+        applied.append(list(ctrl.step(1 / 60).values()))
+        if ctrl.exit_done and done_at is None:
+            done_at = (i + 1) / 60
+    applied = np.array(applied)
+    assert done_at == pytest.approx(10.0, abs=0.05)
+    assert applied[-1].tolist() == [0.4, 4000.0]
+    fog = applied[:, 0]
+    assert np.all(np.diff(fog) <= 0)  # monotone, no overshoot
+    t = np.arange(1, len(fog) + 1) / 60
+    s = np.clip(t / 10.0, 0, 1)
+    assert np.allclose(fog, 1.0 - 0.6 * s * s * (3 - 2 * s), atol=1e-3)  # the smoothstep
+    speed = np.abs(np.diff(fog)) * 60
+    assert speed[:6].max() < 0.01 and speed[590:600].max() < 0.01  # gentle at both ends
+    assert np.all(speed <= 0.15 + 1e-9)
+
+
+def test_gentle_exit_is_stretched_to_respect_the_rate_limit():
+    ctrl = SceneController(make_manifest())
+    ctrl.reset({"fog": 1.0})
+    planned = ctrl.start_gentle_exit(0.5)  # 0.6 at 0.15/s needs 4 s, x 1.5 for the ease
+    assert planned == pytest.approx(1.5 * 0.6 / 0.15)
+    applied = run(ctrl, [1 / 60] * int(60 * (planned + 0.2)))
+    assert ctrl.exit_done and applied[-1, 0] == 0.4
+    assert np.all(np.abs(np.diff(applied[:, 0])) <= 0.15 / 60 + 1e-12)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "60"])
+def test_gentle_exit_refuses_bad_durations(bad):
+    with pytest.raises(ValueError, match="gentle exit duration"):
+        SceneController(make_manifest()).start_gentle_exit(bad)
