@@ -242,6 +242,7 @@ def add_streams(sub) -> None:
 
 # -- main -------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from .protocol import cli as protocol_cli
     from .record import recorder
     from .scene import cli as scene_cli
     from .sources import simulate
@@ -259,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     scene_cli.add_parser(sub)
     recorder.add_parser(sub)
     add_validate(sub)
+    protocol_cli.add_parsers(sub)
     add_info(sub)
     add_streams(sub)
     return parser

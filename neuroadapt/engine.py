@@ -152,6 +152,7 @@ class LiveEngine:
             "end": False, "params": dict(self.loaded.initial),
             "features": {k: bus.finite_or_none(v) for k, v in frame.values.items()},
             "normalised": {}, "artifacts": frame.reason or None,
+            "reward": False, "reward_rule": False, "sham": False,
         }
         self._last_control = msg
         self.pub.publish("control", msg)
@@ -207,8 +208,13 @@ class LiveEngine:
                     continue
             if self.protocol.finished:
                 return
-            ctl = self.protocol.step(frame.values, frame.t, valid=frame.valid,
-                                     reason=frame.reason)
+            # Dropouts always hold; which artifact detectors hold is the protocol's
+            # artifact policy, applied by the protocol engine.
+            ctl = self.protocol.step(frame.values, frame.t, valid=frame.finite,
+                                     reason=frame.reason, artifacts=frame.flags,
+                                     spectrum=frame.spectrum)
+            if self.protocol.iaf != self.extractor.iaf:  # measured in the baseline
+                self.extractor.set_iaf(self.protocol.iaf)
             self._send_markers(self.protocol.pop_markers())
             self._publish(ctl, frame.reason)
             if ctl.end:

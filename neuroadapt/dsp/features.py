@@ -1,8 +1,13 @@
-"""Protocol features from raw EEG: filter, buffer, window, band power.
+"""Protocol features from raw EEG: reference, filter, buffer, window, features.
 
 :class:`FeatureExtractor` is the one object that turns samples into named
 feature values; the live engine and offline replay both use it, so the same
-samples give the same features whatever the chunking.
+samples give the same features whatever the chunking. Feature kinds: band
+power (absolute or relative, over channels or a scalp region), ratio of two
+features, asymmetry ``ln P(right) - ln P(left)``; bands in Hz or relative to
+the individual alpha frequency (IAF); power by Welch over the window or by a
+causal low-delay envelope (:class:`~neuroadapt.dsp.envelope.EnvelopeTracker`)
+averaged over the last hop.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from ..protocol.loader import check_against_stream
 from ..protocol.schema import Protocol
 from .artifacts import ArtifactDetector, WindowArtifacts, is_frontal
 from .bandpower import BandPower, relative_power
+from .envelope import EnvelopeTracker
 from .filters import CausalFilter, design_preprocessing
+from .measures import DEFAULT_IAF, asymmetry, ratio, region_indices
 from .quality import ChannelQuality, QualityChange
 
 log = logging.getLogger(__name__)
@@ -41,6 +48,10 @@ class FeatureFrame:
         What the artifact detectors found in the window (None when disabled).
     quality : list of QualityChange
         Per-channel signal-quality changes decided at this window.
+    spectrum : (freqs, psd) or None
+        Arrays of shape (n_freqs,): the window's power spectrum averaged over
+        the channels of IAF-relative features (None when the protocol has
+        none), for the engine to find the IAF in the calibration baseline.
     """
 
     t: float
@@ -48,6 +59,17 @@ class FeatureFrame:
     values: dict[str, float]
     artifacts: WindowArtifacts | None = None
     quality: list[QualityChange] = field(default_factory=list)
+    spectrum: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def finite(self) -> bool:
+        """True when every feature value is finite (no dropout), artifacts aside."""
+        return all(np.isfinite(v) for v in self.values.values())
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Names of the artifact detectors that flagged the window."""
+        return tuple(self.artifacts.flags) if self.artifacts is not None else ()
 
     @property
     def valid(self) -> bool:
@@ -95,10 +117,27 @@ class FeatureExtractor:
                  detect_artifacts: bool = True) -> None:
         check_against_stream(protocol, sfreq, ch_names, stream)
         upper = [c.upper() for c in ch_names]
-        used = protocol.channels
-        self._pick = np.array([upper.index(c.upper()) for c in used], dtype=int)
         types = [t.lower() for t in ch_types] if ch_types else ["eeg"] * len(ch_names)
         eeg = [i for i, t in enumerate(types) if t == "eeg"]
+        # Stream columns each feature reads: named channels, or a region's.
+        feature_cols: dict[str, list[int]] = {}
+        for f in protocol.features:
+            if f.region is not None:
+                feature_cols[f.name] = region_indices(list(ch_names), f.region)
+            elif f.kind != "ratio":
+                feature_cols[f.name] = [upper.index(c.upper()) for c in f.site_channels]
+        cols = [upper.index(c.upper()) for c in protocol.channels]
+        for idx in feature_cols.values():
+            cols += [i for i in idx if i not in cols]
+        used = [ch_names[i] for i in cols]
+        self._pick = np.array(cols, dtype=int)
+        ref = protocol.signal.reference
+        if ref == "average":
+            self._ref: np.ndarray | None = np.array(eeg or range(len(ch_names)), dtype=int)
+        elif isinstance(ref, list):
+            self._ref = np.array([upper.index(c.upper()) for c in ref], dtype=int)
+        else:
+            self._ref = None
         # Artifacts that hold feedback are judged on the feature channels and the
         # frontal channels (they see blinks first); quality is shown for every
         # EEG channel.
@@ -130,20 +169,19 @@ class FeatureExtractor:
         self._piece = max(self.n_hop, int(sfreq))
         self._buffer = RingBuffer(self.n_window + 2 * self._piece, len(used))
         self._raw = RingBuffer(self.n_window + 2 * self._piece, len(ch_names))
-        bands: list[tuple[float, float]] = []
-        for f in protocol.features:
-            for b in (f.band, f.total):
-                if b is not None and tuple(b) not in bands:
-                    bands.append(tuple(b))
-        self._bp = BandPower(sfreq, self.n_window, {f"{lo:g}-{hi:g}": (lo, hi)
-                                                    for lo, hi in bands})
-        self._specs = []
-        for f in protocol.features:
-            chans = np.array([used.index(c) for c in f.channels], dtype=int)
-            band = bands.index(tuple(f.band))
-            total = bands.index(tuple(f.total)) if f.total is not None else None
-            self._specs.append((f.name, band, total, chans))
+        self._protocol = protocol
+        self._chans = {name: np.array([cols.index(i) for i in idx], dtype=int)
+                       for name, idx in feature_cols.items()}
+        iaf_cols = sorted({c for f in protocol.features if f.iaf_band is not None
+                           for c in self._chans[f.name].tolist()})
+        self._iaf_chans = np.array(iaf_cols, dtype=int) if iaf_cols else None
         self.names = [f.name for f in protocol.features]
+        # (feature, "band" | "total") -> tracker, its output buffer, and the absolute
+        # sample index at which that buffer started (trackers rebuilt at the IAF
+        # calibration start mid-stream).
+        self._envelopes: dict[tuple[str, str], tuple[EnvelopeTracker, RingBuffer, int]] = {}
+        self.iaf = DEFAULT_IAF
+        self._build(DEFAULT_IAF)
         self._next_end = self.n_window
         # Non-finite samples (dropouts some drivers send as NaN) are replaced by
         # each channel's last finite value so the filter state stays sane, and
@@ -152,6 +190,46 @@ class FeatureExtractor:
         self._last_finite = np.zeros(len(ch_names))
         self._last_bad = -(10**12)
         self._settle = int(sfreq)
+
+    def _build(self, iaf: float) -> None:
+        """Band-power estimators and envelope trackers for the bands at ``iaf``."""
+        bands: list[tuple[float, float]] = [(1.0, 40.0)] if self._iaf_chans is not None else []
+        self._specs: list[tuple] = []
+        for f in self._protocol.features:
+            band = f.resolved_band(iaf)
+            if band is None:
+                self._specs.append((f, None, None))
+                continue
+            total = tuple(f.total) if f.total is not None else None
+            for b in (band, total):
+                if b is not None and b not in bands:
+                    bands.append(b)
+            self._specs.append((f, bands.index(band),
+                                bands.index(total) if total is not None else None))
+            if f.method == "envelope":
+                n = len(self._chans[f.name])
+                for role, b in (("band", band), ("total", total)):
+                    if b is not None:
+                        tracker = EnvelopeTracker(self.sfreq, b, n)
+                        buf = RingBuffer(self._buffer.capacity, n)
+                        self._envelopes[(f.name, role)] = (tracker, buf, self._buffer.n_written)
+        self._bp = BandPower(self.sfreq, self.n_window, {f"{lo:g}-{hi:g}": (lo, hi)
+                                                         for lo, hi in bands})
+
+    def set_iaf(self, iaf: float) -> None:
+        """Move IAF-relative bands to a measured individual alpha frequency.
+
+        Envelope trackers of those features restart (and settle again).
+        """
+        iaf = float(iaf)
+        if not np.isfinite(iaf) or iaf <= 0 or iaf == self.iaf:
+            return
+        self.iaf = iaf
+        kept = {k: v for k, v in self._envelopes.items()
+                if next(f for f in self._protocol.features if f.name == k[0]).iaf_band is None}
+        self._envelopes = {}
+        self._build(iaf)
+        self._envelopes.update(kept)
 
     @property
     def n_received(self) -> int:
@@ -178,7 +256,12 @@ class FeatureExtractor:
             piece = self._repair(np.asarray(data[start:start + self._piece], dtype=float))
             stamps = timestamps[start:start + self._piece]
             self._raw.write(piece, stamps)
-            self._buffer.write(self._filter.process(piece[:, self._pick]), stamps)
+            if self._ref is not None:
+                piece = piece - piece[:, self._ref].mean(axis=1, keepdims=True)
+            filtered = self._filter.process(piece[:, self._pick])
+            self._buffer.write(filtered, stamps)
+            for (name, _), (tracker, buf, _) in self._envelopes.items():
+                buf.write(tracker.process(filtered[:, self._chans[name]]), stamps)
             while self._buffer.n_written >= self._next_end:
                 frames.append(self._frame(self._next_end))
                 self._next_end += self.n_hop
@@ -188,10 +271,14 @@ class FeatureExtractor:
         first = end - self.n_window
         win, ts = self._buffer.since(first)
         t = float(ts[self.n_window - 1])
+        spectrum = None
         if first - self._settle <= self._last_bad:
             values = dict.fromkeys(self.names, float("nan"))
         else:
-            values = self.compute(win[: self.n_window])
+            values = self.compute(win[: self.n_window], end=end)
+            if self._iaf_chans is not None:
+                psd = self._bp.psd(win[: self.n_window, self._iaf_chans]).mean(axis=0)
+                spectrum = (self._bp.freqs, psd)
         artifacts = None
         changes: list[QualityChange] = []
         if self.detector is not None or self.quality is not None:
@@ -200,7 +287,7 @@ class FeatureExtractor:
                 artifacts = self.detector.check(raw[:, self._judged])
             if self.quality is not None:
                 changes = self.quality.update(raw[:, self._eeg], t)
-        return FeatureFrame(t, end, values, artifacts, changes)
+        return FeatureFrame(t, end, values, artifacts, changes, spectrum)
 
     def _repair(self, piece: np.ndarray) -> np.ndarray:
         """Replace non-finite samples by the channel's last finite value."""
@@ -216,13 +303,40 @@ class FeatureExtractor:
             self._last_finite = piece[-1].copy()
         return piece
 
-    def compute(self, window: np.ndarray) -> dict[str, float]:
-        """Feature values of one filtered window of shape (n_window, n_used_channels)."""
+    def compute(self, window: np.ndarray, end: int | None = None) -> dict[str, float]:
+        """Feature values of one filtered window of shape (n_window, n_used_channels).
+
+        ``end`` (one past the window's last absolute sample index) is needed by
+        envelope features, which read their tracker's output over the last hop;
+        without it they are NaN.
+        """
         power = self._bp.compute(window)  # (n_bands, n_channels)
         out: dict[str, float] = {}
-        for name, band, total, chans in self._specs:
-            if total is None:
-                out[name] = float(power[band, chans].mean())
+        for f, band, total in self._specs:
+            if f.kind == "ratio":
+                out[f.name] = float(ratio(out[f.numerator], out[f.denominator]))
+                continue
+            chans = self._chans[f.name]
+            if f.method == "envelope":
+                p_band = self._envelope_power(f.name, "band", end)
+                p_total = self._envelope_power(f.name, "total", end) if total is not None else None
             else:
-                out[name] = float(relative_power(power[band, chans], power[total, chans]).mean())
+                p_band = power[band, chans]
+                p_total = power[total, chans] if total is not None else None
+            if f.kind == "asymmetry":
+                left, right = p_band[0], p_band[1]
+                out[f.name] = float(asymmetry(right, left))
+            elif p_total is None:
+                out[f.name] = float(p_band.mean())
+            else:
+                out[f.name] = float(relative_power(p_band, p_total).mean())
         return out
+
+    def _envelope_power(self, name: str, role: str, end: int | None) -> np.ndarray:
+        """Mean envelope power (A²/2, as a sinusoid's) over the last hop, per channel."""
+        tracker, buf, offset = self._envelopes[(name, role)]
+        first = end - self.n_hop - offset if end is not None else -1
+        if first < 0:
+            return np.full(tracker.n_channels, np.nan)
+        env = buf.since(first)[0][: self.n_hop]
+        return (env**2).mean(axis=0) / 2.0

@@ -3,8 +3,11 @@
 ``ProtocolEngine.step(features, t)`` is called once per analysis window with
 the feature values and the time of the window's newest sample. It runs the
 phases on that data clock (so live sessions and offline replays agree bit for
-bit), learns the baseline statistics, normalises, maps onto scene parameters
-and smooths them. Events worth recording (phase boundaries, calibration
+bit), learns the baseline statistics (and the individual alpha frequency from
+baseline spectra), normalises, evaluates the reward rule with its thresholds,
+maps features and the reward onto scene parameters and smooths them. A sham
+trace, when given, replaces what the scene shows while the live rule is still
+computed and recorded. Events worth recording (phase boundaries, calibration
 results, holds) are queued as :class:`Marker` objects for the caller to send.
 """
 
@@ -12,13 +15,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import random
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .loader import LoadedProtocol
-from .schema import Protocol
+from .schema import REWARD, Condition, Phase, Protocol
+from .sham import ShamTrace
 
 # A baseline spread below this fraction of its mean is treated as degenerate
 # (e.g. a flat channel); normalising by it would turn noise into huge values.
@@ -35,7 +40,8 @@ class Marker:
         LSL time of the event (data clock).
     event : str
         ``session_start``, ``phase_start``, ``phase_end``, ``calibration``,
-        ``hold_start``, ``hold_end``, ``session_end``.
+        ``hold_start``, ``hold_end``, ``reward_start``, ``reward_end``,
+        ``threshold``, ``session_end``.
     data : dict
         Event details, JSON-serialisable.
     """
@@ -52,7 +58,13 @@ class Marker:
 
 @dataclass(frozen=True)
 class Control:
-    """What the scene should show after one analysis window."""
+    """What the scene should show after one analysis window.
+
+    ``reward`` is what the scene shows: the live rule's state (``reward_rule``)
+    or the sham trace's, and False whenever feedback is hidden (baseline, rest,
+    transfer) so a transfer phase stays blind. ``reward_rule`` is the live
+    rule's state in every training and transfer phase, shown or not.
+    """
 
     t: float
     phase: str
@@ -65,6 +77,10 @@ class Control:
     params: dict[str, float]
     features: dict[str, float]
     normalised: dict[str, float]
+    reward: bool = False
+    reward_rule: bool = False
+    sham: bool = False
+    repeat: int = 0
 
     def to_message(self) -> dict:
         """The ``control`` bus payload (envelope fields are added by the bus)."""
@@ -84,7 +100,64 @@ class Control:
             "params": clean(self.params),
             "features": clean(self.features),
             "normalised": clean(self.normalised),
+            "reward": self.reward,
+            "reward_rule": self.reward_rule,
+            "sham": self.sham,
         }
+
+
+@dataclass(frozen=True)
+class PhaseRun:
+    """One phase as it runs: a phase of the file, one of its repeats, placed in time.
+
+    Attributes
+    ----------
+    phase : Phase
+        The phase from the protocol file.
+    file_index : int
+        Its position among the file's ``[[phases]]``.
+    repeat : int
+        Which repetition (0-based).
+    start, end : float
+        Offsets from the start of the session in seconds.
+    """
+
+    phase: Phase
+    file_index: int
+    repeat: int
+    start: float
+    end: float
+
+
+def expand_schedule(protocol: Protocol) -> list[PhaseRun]:
+    """The phases in the order they run: repeats unrolled, groups shuffled.
+
+    Consecutive phases sharing a ``group`` form one pool of blocks (every repeat
+    of each) whose order is shuffled with ``random.Random(protocol.seed)``, so
+    the same seed gives the same order on every machine.
+    """
+    rng = random.Random(protocol.seed)
+    order: list[tuple[int, int]] = []
+    phases = protocol.phases
+    i = 0
+    while i < len(phases):
+        group = phases[i].group
+        j = i + 1
+        while group is not None and j < len(phases) and phases[j].group == group:
+            j += 1
+        pool = [(k, r) for k in range(i, j) for r in range(phases[k].repeat)]
+        if group is not None:
+            rng.shuffle(pool)
+        order += pool
+        i = j
+    runs, t = [], 0.0
+    seen = [0] * len(phases)
+    for k, _ in order:  # repeats numbered in the order they run
+        ph = phases[k]
+        runs.append(PhaseRun(ph, k, seen[k], t, t + ph.duration))
+        seen[k] += 1
+        t += ph.duration
+    return runs
 
 
 class ProtocolEngine:
@@ -95,15 +168,32 @@ class ProtocolEngine:
     loaded : LoadedProtocol
         The validated protocol with output ranges and starting values of the
         mapped scene parameters.
+    sham : ShamTrace, optional
+        Replayed instead of the live control (defaults to ``loaded.sham``).
     """
 
-    def __init__(self, loaded: LoadedProtocol) -> None:
+    def __init__(self, loaded: LoadedProtocol, sham: ShamTrace | None = None) -> None:
         self.protocol: Protocol = loaded.protocol
         self._outputs = dict(loaded.outputs)
         self._initial = dict(loaded.initial)
-        self._ends = np.cumsum([p.duration for p in self.protocol.phases]).tolist()
+        self.schedule = expand_schedule(self.protocol)
+        self._ends = [r.end for r in self.schedule]
         self._calib_phase = self.protocol.normalisation.from_phase
         self._feature_names = [f.name for f in self.protocol.features]
+        self._conditions: list[Condition] = (list(self.protocol.reward.conditions)
+                                             if self.protocol.reward else [])
+        self._hold_on = frozenset(self.protocol.artifacts.hold_on)
+        # The IAF comes from the first baseline phase that says it calibrates it (an
+        # eyes-closed block before the normalisation baseline, so that baseline is
+        # measured in the individual band), else from the calibration phase itself.
+        iaf_phases = [ph.name for ph in self.protocol.phases
+                      if ph.calibrates is not None and "iaf" in ph.calibrates]
+        calib = next(ph for ph in self.protocol.phases if ph.name == self._calib_phase)
+        self._iaf_phase: str | None = (iaf_phases[0] if iaf_phases else
+                                       self._calib_phase if calib.calibrates is None else None)
+        self.sham = sham if sham is not None else getattr(loaded, "sham", None)
+        if self.protocol.sham is not None and self.sham is None:
+            raise ValueError("the protocol asks for sham feedback: pass its ShamTrace")
         self.reset()
 
     @property
@@ -122,8 +212,24 @@ class ProtocolEngine:
         self._phase = -1
         self._t_last: float | None = None
         self._held = False
+        self._calibrated = False
+        self._iaf_done = False
         self._baseline: dict[str, list[float]] = {n: [] for n in self._feature_names}
+        self._spectrum_sum: np.ndarray | None = None
+        self._spectrum_freqs: np.ndarray | None = None
+        self._spectrum_n = 0
+        self.iaf = 10.0
         self.calibration: dict[str, tuple[float, float]] = {}
+        self._scale: dict[str, tuple[str, np.ndarray | tuple[float, float]]] = {}
+        self.thresholds: list[float] = [
+            float(c.threshold.value) if c.threshold.kind == "fixed" else math.nan
+            for c in self._conditions]
+        self._cond_on = [False] * len(self._conditions)
+        self.reward = False
+        self._reward_since = 0.0
+        self._rate_start = 0.0
+        self._rate_n = 0
+        self._rate_on = 0
         self._smoothed = {m.parameter: self._initial.get(m.parameter, 0.0)
                           for m in self.protocol.mappings}
         self._markers: list[Marker] = []
@@ -133,11 +239,18 @@ class ProtocolEngine:
         if self.t0 is not None:
             raise RuntimeError("the protocol has already started")
         self.t0 = float(t)
-        self._markers.append(Marker(self.t0, "session_start", {
+        data = {
             "protocol": self.protocol.protocol.name,
             "version": self.protocol.protocol.version,
             "duration": self.protocol.duration,
-        }))
+            "order": [f"{r.phase.name}#{r.repeat + 1}" if r.phase.repeat > 1 else r.phase.name
+                      for r in self.schedule],
+            "seed": self.protocol.seed,
+        }
+        if self.sham is not None:
+            data["sham"] = True
+            data["sham_source"] = self.sham.source
+        self._markers.append(Marker(self.t0, "session_start", data))
         self._enter(0, self.t0)
 
     def pop_markers(self) -> list[Marker]:
@@ -148,23 +261,35 @@ class ProtocolEngine:
     # -- phases ------------------------------------------------------------------------
     def _phase_start_time(self, i: int) -> float:
         assert self.t0 is not None
-        return self.t0 + (self._ends[i - 1] if i > 0 else 0.0)
+        return self.t0 + self.schedule[i].start
 
     def _enter(self, i: int, t: float) -> None:
-        ph = self.protocol.phases[i]
+        run = self.schedule[i]
+        ph = run.phase
         self._phase = i
+        self._cond_on = [False] * len(self._conditions)
+        self._rate_start, self._rate_n, self._rate_on = t, 0, 0
         self._markers.append(Marker(t, "phase_start", {
             "phase": ph.name, "kind": ph.kind, "index": i, "duration": ph.duration,
             "feedback": ph.shows_feedback, "instructions": ph.instructions,
+            "repeat": run.repeat, "rewarded": ph.rewarded and bool(self._conditions),
         }))
 
     def _leave(self, t: float) -> None:
-        ph = self.protocol.phases[self._phase]
+        run = self.schedule[self._phase]
+        ph = run.phase
+        if self.reward:
+            self._end_reward(t)
         self._markers.append(Marker(t, "phase_end", {"phase": ph.name, "index": self._phase}))
-        if ph.name == self._calib_phase:
+        if ph.name == self._iaf_phase and not self._iaf_done and ph.name != self._calib_phase:
+            self._markers.append(Marker(t, "calibration", {
+                "phase": ph.name, "iaf": self._calibrate_iaf()}))
+        if ph.name == self._calib_phase and not self._calibrated:
             self._calibrate(t)
 
     def _calibrate(self, t: float) -> None:
+        self._calibrated = True
+        method = self.protocol.normalisation.method
         stats: dict[str, dict] = {}
         for name, values in self._baseline.items():
             arr = np.asarray(values, dtype=float)
@@ -180,11 +305,65 @@ class ProtocolEngine:
             if degenerate:
                 std = max(abs(mean) * 0.1, 1e-12)
             self.calibration[name] = (mean, std)
-            stats[name] = {"mean": mean, "std": std, "n": n, "degenerate": degenerate}
-        self._markers.append(Marker(t, "calibration", {
-            "phase": self._calib_phase, "method": self.protocol.normalisation.method,
-            "features": stats,
-        }))
+            entry: dict = {"mean": mean, "std": std, "n": n, "degenerate": degenerate}
+            if method == "zscore":
+                self._scale[name] = ("zscore", (mean, std))
+            elif method == "percentile":
+                self._scale[name] = ("percentile", np.sort(arr) if n else np.array([mean]))
+            else:
+                lo_p, hi_p = self.protocol.normalisation.percentiles
+                lo, hi = ((float(np.percentile(arr, lo_p)), float(np.percentile(arr, hi_p)))
+                          if n else (0.0, 0.0))
+                if hi - lo <= _MIN_RELATIVE_STD * max(abs(lo), 1e-12):
+                    hi = lo + max(abs(lo) * 0.1, 1e-12)
+                    entry["degenerate"] = True
+                self._scale[name] = ("robust_minmax", (lo, hi))
+                entry.update(low=lo, high=hi)
+            stats[name] = entry
+        data: dict = {"phase": self._calib_phase, "method": method, "features": stats}
+        if self.protocol.uses_iaf and self._iaf_phase in (self._calib_phase, None):
+            data["iaf"] = self._calibrate_iaf()
+        thresholds = self._calibrate_thresholds()
+        if thresholds:
+            data["thresholds"] = thresholds
+        self._markers.append(Marker(t, "calibration", data))
+
+    def _calibrate_iaf(self) -> dict:
+        from ..dsp.measures import DEFAULT_IAF, individual_alpha_frequency
+
+        self._iaf_done = True
+        if self._iaf_phase is None:
+            return {"frequency": self.iaf, "found": False, "reason": "no phase calibrates it"}
+        if self._spectrum_sum is None or self._spectrum_n == 0:
+            self.iaf = DEFAULT_IAF
+            return {"frequency": self.iaf, "found": False, "reason": "no baseline spectrum"}
+        assert self._spectrum_freqs is not None
+        res = individual_alpha_frequency(self._spectrum_freqs,
+                                         self._spectrum_sum / self._spectrum_n)
+        self.iaf = float(res.frequency)
+        return {"frequency": self.iaf, "found": res.found, "reason": res.reason,
+                "n": self._spectrum_n}
+
+    def _calibrate_thresholds(self) -> list[dict]:
+        out = []
+        for j, c in enumerate(self._conditions):
+            th = c.threshold
+            if th.kind == "fixed":
+                continue
+            if th.kind == "adaptive" and th.value is not None:
+                value = float(th.value)
+            else:
+                raw = np.asarray(self._baseline[c.feature], dtype=float)
+                pct = th.percentile if th.percentile is not None else 50.0
+                value = float(np.percentile(raw, pct)) if raw.size else math.nan
+                if c.scale == "normalised":
+                    value = self._normalise_one(c.feature, value)
+            if th.bounds is not None and math.isfinite(value):
+                value = min(max(value, th.bounds[0]), th.bounds[1])
+            self.thresholds[j] = value
+            out.append({"condition": j, "feature": c.feature, "kind": th.kind,
+                        "threshold": value})
+        return out
 
     def _advance(self, t: float) -> None:
         """Cross every phase boundary up to time ``t``."""
@@ -192,27 +371,37 @@ class ProtocolEngine:
         while not self.finished and t - self.t0 >= self._ends[self._phase]:
             boundary = self.t0 + self._ends[self._phase]
             self._leave(boundary)
-            if self._phase + 1 < len(self.protocol.phases):
+            if self._phase + 1 < len(self.schedule):
                 self._enter(self._phase + 1, boundary)
             else:
                 self.finished = True
                 self._markers.append(Marker(boundary, "session_end", {"reason": "completed"}))
 
-    # -- the step ----------------------------------------------------------------------
+    # -- normalisation -----------------------------------------------------------------
+    def _normalise_one(self, name: str, x: float) -> float:
+        scale = self._scale.get(name)
+        if scale is None or not math.isfinite(x):
+            return math.nan
+        kind, params = scale
+        if kind == "zscore":
+            mean, std = params  # type: ignore[misc]
+            return (x - mean) / std
+        if kind == "percentile":
+            ref = params
+            assert isinstance(ref, np.ndarray)
+            return float(np.searchsorted(ref, x, side="right")) / ref.size
+        lo, hi = params  # type: ignore[misc]
+        return (x - lo) / (hi - lo)
+
     def normalise(self, features: Mapping[str, float]) -> dict[str, float]:
         """Baseline-normalised values (NaN before calibration)."""
-        out = {}
-        for name in self._feature_names:
-            x = float(features.get(name, math.nan))
-            if name in self.calibration:
-                mean, std = self.calibration[name]
-                out[name] = (x - mean) / std
-            else:
-                out[name] = math.nan
-        return out
+        return {n: self._normalise_one(n, float(features.get(n, math.nan)))
+                for n in self._feature_names}
 
+    # -- the step ----------------------------------------------------------------------
     def step(self, features: Mapping[str, float], t: float, *, valid: bool = True,
-             reason: str = "") -> Control:
+             reason: str = "", artifacts: Iterable[str] | None = None,
+             spectrum: tuple[np.ndarray, np.ndarray] | None = None) -> Control:
         """Advance to data time ``t`` with one window's feature values.
 
         Parameters
@@ -222,10 +411,17 @@ class ProtocolEngine:
         t : float
             LSL time of the newest sample in the window; must not decrease.
         valid : bool
-            False when the window is contaminated or the stream is lost: the
-            scene holds and nothing is learned from the window.
+            False when the window is unusable whatever the artifact policy
+            (e.g. the stream is lost): the scene holds and nothing is learned.
         reason : str
-            Why the window is not valid, recorded with the ``hold_start`` marker.
+            Why the window is held, recorded with the ``hold_start`` marker.
+        artifacts : iterable of str, optional
+            Names of the artifact detectors that flagged the window; those in
+            the protocol's ``[artifacts] hold_on`` hold feedback.
+        spectrum : (freqs, psd), optional
+            Arrays of shape (n_freqs,): the window's power spectrum over the
+            posterior channels, averaged in the calibration baseline to find
+            the individual alpha frequency.
 
         Returns
         -------
@@ -238,40 +434,153 @@ class ProtocolEngine:
             raise ValueError(f"time went backwards: {t} < {self._t_last}")
         self._advance(t)
         values = {n: float(features.get(n, math.nan)) for n in self._feature_names}
-        usable = valid and all(math.isfinite(v) for v in values.values())
+        flagged = [a for a in (artifacts or ()) if a in self._hold_on]
+        usable = valid and not flagged and all(math.isfinite(v) for v in values.values())
         if usable != (not self._held) and not self.finished:
             self._held = not usable
-            data = {"reason": reason or "invalid features"} if self._held else {}
+            why = reason or ("artifact: " + ", ".join(flagged) if flagged else "invalid features")
+            data = {"reason": why} if self._held else {}
             self._markers.append(Marker(t, "hold_start" if self._held else "hold_end", data))
-        ph = self.protocol.phases[self._phase]
-        if usable and not self.finished and ph.name == self._calib_phase:
+        run = self.schedule[self._phase]
+        ph = run.phase
+        live = not self.finished
+        if usable and live and ph.name == self._calib_phase and not self._calibrated:
             for n, v in values.items():
                 self._baseline[n].append(v)
+        if usable and live and ph.name == self._iaf_phase and not self._iaf_done:
+            if spectrum is not None:
+                freqs, psd = (np.asarray(a, dtype=float) for a in spectrum)
+                if np.isfinite(psd).all():
+                    if self._spectrum_sum is None:
+                        self._spectrum_freqs, self._spectrum_sum = freqs.copy(), psd.copy()
+                    else:
+                        self._spectrum_sum = self._spectrum_sum + psd
+                    self._spectrum_n += 1
         norm = self.normalise(values)
-        feedback = ph.shows_feedback and not self.finished
+        feedback = ph.shows_feedback and live
+        if live and ph.rewarded and self._conditions:
+            self._update_reward(values, norm, usable, t, run)
+        shown = self.reward
+        sham = self.sham is not None
+        if sham:
+            row = self.sham.at(t - self.t0)  # type: ignore[union-attr]
+            rew = self.sham.reward  # type: ignore[union-attr]
+            shown = bool(rew[row] > 0.5) if rew is not None else False
+        shown = shown and feedback
         dt = 0.0 if self._t_last is None else t - self._t_last
         self._t_last = t
-        if usable and not self.finished:
-            self._update_params(norm, feedback, dt)
+        if live:
+            self._update_params(values, norm, feedback, usable, dt, t)
         return Control(
-            t=t, phase=ph.name if not self.finished else "end", phase_kind=ph.kind,
+            t=t, phase=ph.name if live else "end", phase_kind=ph.kind,
             phase_index=self._phase, phase_elapsed=t - self._phase_start_time(self._phase),
             feedback=feedback, hold=self._held, end=self.finished,
             params=dict(self._smoothed), features=values, normalised=norm,
+            reward=shown, reward_rule=self.reward, sham=sham, repeat=run.repeat,
         )
 
-    def _update_params(self, norm: Mapping[str, float], feedback: bool, dt: float) -> None:
+    # -- reward ------------------------------------------------------------------------
+    def _update_reward(self, values: Mapping[str, float], norm: Mapping[str, float],
+                       usable: bool, t: float, run: PhaseRun) -> None:
+        rule = self.protocol.reward
+        assert rule is not None and self.t0 is not None
+        if usable:
+            for j, c in enumerate(self._conditions):
+                x = norm[c.feature] if c.scale == "normalised" else values[c.feature]
+                thr = self.thresholds[j]
+                if not (math.isfinite(x) and math.isfinite(thr)):
+                    self._cond_on[j] = False
+                    continue
+                h = c.hysteresis if self._cond_on[j] else 0.0
+                self._cond_on[j] = x >= thr - h if c.direction == "above" else x <= thr + h
+            want = all(self._cond_on) if rule.combine == "all" else any(self._cond_on)
+        else:
+            want = False
+        if self.reward:
+            if not want and t - self._reward_since >= rule.min_dwell:
+                self._end_reward(t)
+        elif want and (self.t0 + run.end) - t >= rule.min_dwell:
+            self.reward, self._reward_since = True, t
+            self._markers.append(Marker(t, "reward_start", self._reward_data(run)))
+        if usable:
+            self._rate_n += 1
+            self._rate_on += int(self.reward)
+            self._adapt(t)
+
+    def _reward_data(self, run: PhaseRun) -> dict:
+        data = {"phase": run.phase.name, "feedback": run.phase.shows_feedback}
+        if self.sham is not None:
+            data["sham"] = True
+        return data
+
+    def _end_reward(self, t: float) -> None:
+        run = self.schedule[self._phase]
+        self.reward = False
+        data = self._reward_data(run)
+        data["duration"] = round(t - self._reward_since, 6)
+        self._markers.append(Marker(t, "reward_end", data))
+
+    def _adapt(self, t: float) -> None:
+        adaptive = [j for j, c in enumerate(self._conditions) if c.threshold.kind == "adaptive"]
+        if not adaptive:
+            return
+        interval = min(self._conditions[j].threshold.interval for j in adaptive)
+        if t - self._rate_start < interval or self._rate_n == 0:
+            return
+        rate = self._rate_on / self._rate_n
+        for j in adaptive:
+            c = self._conditions[j]
+            th = c.threshold
+            if not math.isfinite(self.thresholds[j]):
+                continue
+            delta = th.step * (rate - th.target_rate)
+            new = self.thresholds[j] + (delta if c.direction == "above" else -delta)
+            lo, hi = th.bounds  # type: ignore[misc]
+            self.thresholds[j] = min(max(new, lo), hi)
+            self._markers.append(Marker(t, "threshold", {
+                "condition": j, "feature": c.feature, "threshold": self.thresholds[j],
+                "rate": round(rate, 6), "target": th.target_rate, "n": self._rate_n,
+            }))
+        self._rate_start, self._rate_n, self._rate_on = t, 0, 0
+
+    # -- mappings ----------------------------------------------------------------------
+    def _position(self, m, x: float) -> float:
+        lo, hi = m.input_range
+        if m.curve == "step":
+            u = 1.0 if x >= (lo + hi) / 2 else 0.0
+        elif m.curve == "sigmoid":
+            k, c = 8.0 / (hi - lo), (lo + hi) / 2
+
+            def s(v: float) -> float:
+                return 1.0 / (1.0 + math.exp(-k * (v - c)))
+
+            z = min(max(x, lo - (hi - lo)), hi + (hi - lo))  # keeps exp() in range
+            u = (s(z) - s(lo)) / (s(hi) - s(lo))
+        else:
+            u = (x - lo) / (hi - lo)
+        u = min(max(u, 0.0), 1.0)
+        return 1.0 - u if m.invert else u
+
+    def _update_params(self, values: Mapping[str, float], norm: Mapping[str, float],
+                       feedback: bool, usable: bool, dt: float, t: float) -> None:
+        if not usable and self.protocol.artifacts.while_held == "hold":
+            return
+        row = self.sham.at(t - self.t0) if self.sham is not None else -1  # type: ignore[operator]
         for m in self.protocol.mappings:
-            z = norm.get(m.feature, math.nan)
-            if feedback and math.isfinite(z):
-                lo, hi = m.input
-                u = min(max((z - lo) / (hi - lo), 0.0), 1.0)
-                if m.invert:
-                    u = 1.0 - u
-                out_lo, out_hi = self._outputs[m.parameter]
-                target = out_lo + u * (out_hi - out_lo)
-            else:
-                target = self._initial.get(m.parameter, self._smoothed[m.parameter])
+            target = self._initial.get(m.parameter, self._smoothed[m.parameter])
+            if feedback and usable:
+                if self.sham is not None:
+                    trace = self.sham.params.get(m.parameter)
+                    if trace is not None:
+                        self._smoothed[m.parameter] = float(trace[row])
+                        continue
+                if m.feature == REWARD:
+                    x = 1.0 if self.reward else 0.0
+                else:
+                    x = norm[m.feature] if m.scale == "normalised" else values[m.feature]
+                if math.isfinite(x):
+                    out_lo, out_hi = self._outputs[m.parameter]
+                    target = out_lo + self._position(m, x) * (out_hi - out_lo)
             alpha = 1.0 if m.smoothing == 0 else 1.0 - math.exp(-dt / m.smoothing)
             prev = self._smoothed[m.parameter]
             self._smoothed[m.parameter] = prev + alpha * (target - prev)

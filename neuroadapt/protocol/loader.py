@@ -17,7 +17,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import ManifestError, ProtocolError
-from .schema import FORMAT_VERSION, Protocol
+from .schema import FORMAT_VERSION, READABLE_FORMATS, REWARD, Feature, Protocol
+from .sham import ShamTrace, load_sham
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class LoadedProtocol:
         Output range of each mapped parameter.
     initial : dict of str to float
         Each mapped parameter's starting value (the scene's default).
+    sham : ShamTrace or None
+        The control trace replayed for sham feedback, when ``[sham]`` is set.
     """
 
     protocol: Protocol
@@ -46,6 +49,7 @@ class LoadedProtocol:
     sha256: str
     outputs: dict[str, tuple[float, float]] = field(default_factory=dict)
     initial: dict[str, float] = field(default_factory=dict)
+    sham: ShamTrace | None = None
 
 
 _MESSAGES = {
@@ -81,48 +85,143 @@ def _format_pydantic(exc: ValidationError) -> list[str]:
     return lines
 
 
+# The individual alpha frequency of healthy adults lies in 7-13 Hz; bands relative to
+# it are checked at both ends of that range.
+_IAF_RANGE = (7.0, 13.0)
+
+
+def _band_extremes(f: Feature) -> tuple[float, float] | None:
+    """Lowest and highest frequency a feature's bands can reach, in Hz."""
+    if f.kind == "ratio":
+        return None
+    lo_band = f.resolved_band(_IAF_RANGE[0])
+    hi_band = f.resolved_band(_IAF_RANGE[1])
+    assert lo_band is not None and hi_band is not None
+    low, high = lo_band[0], hi_band[1]
+    if f.total is not None:
+        low, high = min(low, f.total[0]), max(high, f.total[1])
+    return low, high
+
+
 def _cross_check(p: Protocol) -> list[str]:
     """Checks between names, which pydantic cannot see field by field."""
     errs: list[str] = []
     feature_names = [f.name for f in p.features]
     for i, f in enumerate(p.features):
+        if f.name == REWARD:
+            errs.append(f"features[{i}].name: {REWARD!r} is reserved for the reward state")
         if f.name in feature_names[:i]:
             errs.append(f"features[{i}].name: duplicate feature name {f.name!r}")
-        low = f.band[0]
-        if low > 0 and p.signal.window * low < 2:
+        if f.kind == "ratio":
+            for part in ("numerator", "denominator"):
+                ref = getattr(f, part)
+                if ref not in feature_names[:i]:
+                    before = ", ".join(feature_names[:i]) or "none"
+                    errs.append(f"features[{i}].{part}: {ref!r} is not a feature defined "
+                                f"before this one; defined: {before}")
+            continue
+        band = f.resolved_band(_IAF_RANGE[0])
+        assert band is not None
+        low = band[0]
+        field = "band" if f.band is not None else "iaf_band"
+        if low <= 0:
+            errs.append(f"features[{i}].{field}: the band reaches 0 Hz "
+                        f"(for an IAF of {_IAF_RANGE[0]:g} Hz); raise its low edge")
+        elif p.signal.window * low < 2:
             errs.append(
-                f"features[{i}].band: a {p.signal.window:g} s window holds fewer than 2 cycles "
+                f"features[{i}].{field}: a {p.signal.window:g} s window holds fewer than 2 cycles "
                 f"of {low:g} Hz; use signal.window >= {2 / low:g} s or raise the band"
             )
+        if f.iaf_band is not None and f.total is not None:
+            hb = f.resolved_band(_IAF_RANGE[1])
+            assert hb is not None
+            if not (f.total[0] <= low and hb[1] <= f.total[1]):
+                errs.append(f"features[{i}].iaf_band: for an IAF of {_IAF_RANGE[0]:g}-"
+                            f"{_IAF_RANGE[1]:g} Hz the band must lie within total {list(f.total)}")
     phase_names = [ph.name for ph in p.phases]
     for i, ph in enumerate(p.phases):
         if ph.name in phase_names[:i]:
             errs.append(f"phases[{i}].name: duplicate phase name {ph.name!r}")
+    groups: list[str] = []
+    for i, ph in enumerate(p.phases):
+        if ph.group is None:
+            continue
+        if ph.group in groups and p.phases[i - 1].group != ph.group:
+            errs.append(f"phases[{i}].group: the phases of group {ph.group!r} must be consecutive")
+        groups.append(ph.group)
     calib = p.normalisation.from_phase
+    needs_calibration = bool(p.mappings) or p.reward is not None
     if calib not in phase_names:
         errs.append(
             f"normalisation.from_phase: no phase named {calib!r}; phases: {', '.join(phase_names)}"
         )
     else:
         ci = phase_names.index(calib)
-        if p.phases[ci].kind != "baseline":
+        cph = p.phases[ci]
+        if cph.kind != "baseline":
             errs.append(f"normalisation.from_phase: phase {calib!r} is not a baseline phase")
+        if cph.group is not None:
+            errs.append(f"phases[{ci}].group: the calibration phase {calib!r} cannot be shuffled")
         for i, ph in enumerate(p.phases[:ci]):
-            if ph.shows_feedback and p.mappings:
+            if (ph.shows_feedback or ph.rewarded) and needs_calibration:
                 errs.append(
                     f"phases[{i}]: shows feedback before the calibration phase {calib!r} has run"
                 )
+    for i, ph in enumerate(p.phases):
+        if ph.calibrates and ph.name != calib and set(ph.calibrates) != {"iaf"}:
+            errs.append(f"phases[{i}].calibrates: only the phase named in "
+                        f"normalisation.from_phase ({calib!r}) calibrates normalisation "
+                        "and thresholds; another baseline may calibrate only 'iaf'")
+    known = ", ".join(feature_names)
+    if p.reward is not None:
+        for j, c in enumerate(p.reward.conditions):
+            where = f"reward.conditions[{j}]"
+            if c.feature not in feature_names:
+                errs.append(f"{where}.feature: unknown feature {c.feature!r}; defined: {known}")
+            th = c.threshold
+            if th.kind == "adaptive" and th.value is None and th.percentile is None:
+                errs.append(f"{where}.threshold: an adaptive threshold needs a start: "
+                            "'value' or 'percentile'")
+            if c.scale == "normalised" and th.bounds is not None and \
+                    p.normalisation.method == "percentile" and \
+                    (th.bounds[0] < 0 or th.bounds[1] > 1):
+                errs.append(f"{where}.threshold.bounds: percentile-normalised values lie in "
+                            f"0..1, bounds {list(th.bounds)} are outside")
+        if not any(ph.rewarded for ph in p.phases):
+            errs.append("reward: no training or transfer phase to reward in")
     params: list[str] = []
     for i, m in enumerate(p.mappings):
-        if m.feature not in feature_names:
+        if m.feature == REWARD:
+            if p.reward is None:
+                errs.append(f"mappings[{i}].feature: 'reward' needs a [reward] rule")
+        elif m.feature not in feature_names:
             errs.append(
                 f"mappings[{i}].feature: unknown feature {m.feature!r}; "
-                f"defined: {', '.join(feature_names)}"
+                f"defined: {known}"
             )
         if m.parameter in params:
             errs.append(f"mappings[{i}].parameter: {m.parameter!r} is already mapped")
         params.append(m.parameter)
+    if p.format == 1:
+        v2 = [n for n in ("reward", "sham") if getattr(p, n) is not None]
+        if v2:
+            errs.append(f"format: {', '.join(v2)} need format = 2")
     return errs
+
+
+def _check_headset(p: Protocol) -> list[str]:
+    """Check the protocol against its headset profile: channels and Nyquist."""
+    from ..profiles import ProfileError, load_profile
+
+    if p.protocol.headset is None:
+        return []
+    try:
+        profile = load_profile(p.protocol.headset)
+    except ProfileError as exc:
+        first = exc.problems[0] if exc.problems else str(exc)
+        return [f"protocol.headset: {first}"]
+    return _stream_problems(p, profile.sfreq, list(profile.channels),
+                            f"headset profile {profile.id!r}")
 
 
 def _check_scene(p: Protocol) -> tuple[list[str], dict, dict]:
@@ -169,10 +268,11 @@ def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProtocolError(f"{source}: TOML syntax error: {exc}") from None
-    fmt = raw.get("format", FORMAT_VERSION)
-    if fmt != FORMAT_VERSION:
+    fmt = raw.get("format", 1)
+    if fmt not in READABLE_FORMATS:
         raise ProtocolError(
-            f"{source}: format: this neuroadapt reads protocol format {FORMAT_VERSION}, "
+            f"{source}: format: this neuroadapt reads protocol formats "
+            f"{' and '.join(map(str, READABLE_FORMATS))} (writes {FORMAT_VERSION}), "
             f"the file says {fmt!r}"
         )
     try:
@@ -180,9 +280,12 @@ def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
     except ValidationError as exc:
         raise ProtocolError([f"{source}: {line}" for line in _format_pydantic(exc)]) from None
     errs = _cross_check(proto)
+    errs += _check_headset(proto)
     if errs:
         raise ProtocolError([f"{source}: {line}" for line in errs])
-    return proto
+    # Format 1 is a subset of format 2 with the same meaning: converting is relabelling.
+    return proto if proto.format == FORMAT_VERSION else proto.model_copy(
+        update={"format": FORMAT_VERSION})
 
 
 def load_protocol(path: str | Path, *, check_scene: bool = True) -> LoadedProtocol:
@@ -218,14 +321,66 @@ def load_protocol(path: str | Path, *, check_scene: bool = True) -> LoadedProtoc
     else:
         outputs = {m.parameter: m.output or (0.0, 1.0) for m in proto.mappings}
         initial = {k: (lo + hi) / 2 for k, (lo, hi) in outputs.items()}
+    sham = None
+    if proto.sham is not None:
+        src = Path(proto.sham.source)
+        src = src if src.is_absolute() else path.parent / src
+        try:
+            sham = load_sham(src, [m.parameter for m in proto.mappings])
+        except ProtocolError as exc:
+            raise ProtocolError([f"{path}: {line}" for line in exc.problems]) from None
     digest = hashlib.sha256(text.encode()).hexdigest()
-    return LoadedProtocol(proto, path, text, digest, outputs, initial)
+    return LoadedProtocol(proto, path, text, digest, outputs, initial, sham)
+
+
+def _stream_problems(protocol: Protocol, sfreq: float | None, ch_names: Sequence[str],
+                     stream: str) -> list[str]:
+    from ..dsp.measures import region_indices
+
+    errs: list[str] = []
+    have = {c.upper() for c in ch_names}
+    listing = ", ".join(ch_names)
+    missing = [c for c in protocol.protocol.channels if c.upper() not in have]
+    if missing:
+        errs.append(f"protocol.channels: {', '.join(missing)} not in {stream} (it has {listing})")
+    ref = protocol.signal.reference
+    if isinstance(ref, list):
+        missing = [c for c in ref if c.upper() not in have]
+        if missing:
+            errs.append(f"signal.reference: {', '.join(missing)} not in {stream} "
+                        f"(it has {listing})")
+    nyq = sfreq / 2 if sfreq else None
+    for i, f in enumerate(protocol.features):
+        if f.kind == "ratio":
+            continue
+        missing = [c for c in f.site_channels if c.upper() not in have]
+        if missing:
+            field = "channels" if f.kind != "asymmetry" else (
+                "left" if f.left in missing else "right")
+            errs.append(f"features[{i}].{field}: {', '.join(missing)} not in {stream} "
+                        f"(it has {listing})")
+        if f.region is not None:
+            try:
+                region_indices(list(ch_names), f.region)
+            except ValueError as exc:
+                errs.append(f"features[{i}].region: {exc}")
+        extremes = _band_extremes(f)
+        assert extremes is not None
+        top = extremes[1]
+        if nyq is not None and top >= nyq:
+            errs.append(
+                f"features[{i}]: {top:g} Hz is not below the Nyquist frequency "
+                f"{nyq:g} Hz of {stream} ({sfreq:g} Hz)"
+            )
+    if nyq is not None and protocol.signal.notch and protocol.signal.notch >= nyq:
+        errs.append(f"signal.notch: {protocol.signal.notch} Hz is not below Nyquist {nyq:g} Hz")
+    return errs
 
 
 def check_against_stream(
     protocol: Protocol, sfreq: float, ch_names: Sequence[str], stream: str = "stream"
 ) -> None:
-    """Check a protocol against a concrete EEG stream (channels, Nyquist).
+    """Check a protocol against a concrete EEG stream (channels, regions, Nyquist).
 
     Channel names match case-insensitively.
 
@@ -234,23 +389,6 @@ def check_against_stream(
     ProtocolError
         One line per missing channel or band above the Nyquist frequency.
     """
-    errs: list[str] = []
-    have = {c.upper() for c in ch_names}
-    nyq = sfreq / 2
-    for i, f in enumerate(protocol.features):
-        missing = [c for c in f.channels if c.upper() not in have]
-        if missing:
-            errs.append(
-                f"features[{i}].channels: {', '.join(missing)} not in {stream} "
-                f"(it has {', '.join(ch_names)})"
-            )
-        top = max(f.band[1], f.total[1] if f.total else 0)
-        if top >= nyq:
-            errs.append(
-                f"features[{i}]: {top:g} Hz is not below the Nyquist frequency "
-                f"{nyq:g} Hz of {stream} ({sfreq:g} Hz)"
-            )
-    if protocol.signal.notch and protocol.signal.notch >= nyq:  # 0 means off
-        errs.append(f"signal.notch: {protocol.signal.notch} Hz is not below Nyquist {nyq:g} Hz")
+    errs = _stream_problems(protocol, sfreq, ch_names, stream)
     if errs:
         raise ProtocolError([f"{protocol.protocol.name}: {line}" for line in errs])

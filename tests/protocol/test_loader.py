@@ -104,8 +104,13 @@ def test_syntax_error_is_one_line():
 
 
 def test_future_format_is_refused_clearly():
-    problems = errors_of("format = 2\n" + MINIMAL)
-    assert "reads protocol format 1" in problems[0]
+    problems = errors_of("format = 3\n" + MINIMAL)
+    assert "reads protocol formats 1 and 2" in problems[0]
+
+
+def test_format_1_is_converted_on_load():
+    p = parse_protocol("format = 1\n" + MINIMAL)
+    assert p.format == 2 and p == parse_protocol("format = 2\n" + MINIMAL)
 
 
 def test_baseline_cannot_show_feedback():
