@@ -114,7 +114,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
                         source_id=args.source_id, session_id=args.session_id or new_session_id(),
                         pub_address=args.pub, commands_address=args.commands,
                         autostart=args.autostart, resolve_timeout=args.resolve_timeout)
-    return 0 if reason in ("completed", "stopped") else 1
+    return 0 if reason in ("completed", "stopped", "gentle_exit") else 1
 
 
 def add_engine(sub) -> None:
@@ -198,7 +198,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                        resolve_timeout=args.resolve_timeout)
     sup = SessionSupervisor(plan)
     sup.run()
-    return 0 if sup.record["ended"] in ("completed", "stopped") else 1
+    return 0 if sup.record["ended"] in ("completed", "stopped", "gentle exit") else 1
 
 
 def add_run(sub) -> None:

@@ -21,6 +21,7 @@ from .protocol import Control, LoadedProtocol, Marker, ProtocolEngine
 from .sources.base import Source
 
 CONTROL_EXTRA = ("feedback", "hold", "phase_index")
+GENTLE_EXIT_SECONDS = 60.0  # default time for the scene to ease to its neutral state
 
 
 @dataclass
@@ -92,6 +93,8 @@ class LiveEngine:
             session_id, self.protocol.feature_names, self.protocol.param_names, rate,
             {"pub": self.pub.address, "commands": self.commands.address})
         self._stop_reason: str | None = None
+        self._gentle_exit: dict | None = None
+        self._exit_deadline: float | None = None
         self._start_requested = False
         self._last_t: float | None = None
         self._last_control: dict | None = None
@@ -115,7 +118,28 @@ class LiveEngine:
             text = str(body.get("text", ""))[:1000]
             self._send_markers([Marker(self._now(), "note", {"text": text})])
             return {}
+        if cmd == "gentle_exit":
+            return self._start_gentle_exit(body.get("duration", GENTLE_EXIT_SECONDS))
         raise NeuroadaptError(f"command {cmd!r} is not available in this engine version")
+
+    def _start_gentle_exit(self, duration) -> dict:
+        """Ease the scene to its neutral state over ``duration`` s, then end the session."""
+        if self._gentle_exit is not None:
+            raise NeuroadaptError("a gentle exit is already under way")
+        try:
+            duration = float(duration)
+        except (TypeError, ValueError):
+            raise NeuroadaptError(f"gentle_exit duration {duration!r} is not a number") from None
+        if not 1.0 <= duration <= 600.0:
+            raise NeuroadaptError(f"gentle_exit duration {duration:g} s: use 1 to 600 s")
+        now = self._now()
+        self._gentle_exit = {"duration": duration}
+        self._exit_deadline = now + duration
+        self._send_markers([Marker(now, "gentle_exit", {"duration": duration})])
+        if self._last_control is not None:  # tell the scene at once, not at the next window
+            self._last_control = {**self._last_control, "gentle_exit": self._gentle_exit}
+            self.pub.publish("control", self._last_control)
+        return {"duration": duration}
 
     def request_stop(self, reason: str = "stopped") -> None:
         """Ask the loop to end the session at its next turn (signal-safe)."""
@@ -138,6 +162,8 @@ class LiveEngine:
         row += [float(ctl.feedback), float(ctl.hold), float(ctl.phase_index)]
         self.outlets.control.push_sample(row, ctl.t)
         msg = ctl.to_message()
+        if self._gentle_exit is not None:
+            msg["gentle_exit"] = self._gentle_exit
         msg["artifacts"] = artifacts or None
         self._last_control = msg
         self.pub.publish("control", msg)
@@ -233,7 +259,7 @@ class LiveEngine:
         Returns
         -------
         reason : str
-            ``"completed"``, ``"stopped"`` or ``"no_data"``.
+            ``"completed"``, ``"stopped"``, ``"gentle_exit"`` or ``"no_data"``.
         """
         t_begin = self._now()
         while self.end_reason is None:
@@ -248,6 +274,9 @@ class LiveEngine:
                 self._next_status = now + 1.0
             if self._stop_reason is not None and self.end_reason is None:
                 self._finish(self._stop_reason)
+            if (self._exit_deadline is not None and now >= self._exit_deadline
+                    and self.end_reason is None):
+                self._finish("gentle_exit")
             if (max_wait is not None and self.extractor.n_received == 0
                     and now - t_begin > max_wait):
                 self._finish("no_data")

@@ -285,7 +285,8 @@ class SessionSupervisor:
                 if msg is None or msg[1].get("phase") in (None, "waiting"):
                     continue
                 ctl = msg[1]
-                ended = ended or bool(ctl.get("end"))
+                # After the end or a gentle exit the scene may close by itself.
+                ended = ended or bool(ctl.get("end") or ctl.get("gentle_exit"))
                 if t_start is None:
                     t_start = ctl["t_sample"] - ctl.get("phase_elapsed", 0.0)
                 now = time.monotonic()
@@ -302,6 +303,8 @@ class SessionSupervisor:
                 return "completed"
             if "engine ended: stopped" in tail:
                 return "stopped"
+            if "engine ended: gentle_exit" in tail:
+                return "gentle exit"
             raise NeuroadaptError(f"engine exited unexpectedly: {tail}")
         finally:
             sub.close()

@@ -129,3 +129,27 @@ def test_waits_for_start_then_runs_stalls_hold_and_stop_ends(live):
     wait_for(lambda: poll() or any(e["event"] == "session_end" and e["reason"] == "stopped"
                                    for e in markers), 5, "session_end marker")
     assert controls()[-1]["end"] is True
+
+
+def test_gentle_exit_tells_the_scene_then_ends_the_session(live):
+    _engine, _headset, client, poll, seen, markers, result, thread = live
+
+    def controls():
+        poll()
+        return [m for m in seen if m["topic"] == "control"]
+
+    client.request("start")
+    wait_for(lambda: [m for m in controls() if m["phase"] == "baseline"], 10, "baseline")
+    with pytest.raises(bus.BusError, match="use 1 to 600 s"):
+        client.request("gentle_exit", duration=0.1)
+    assert client.request("gentle_exit", duration=2.0)["duration"] == 2.0
+    with pytest.raises(bus.BusError, match="already under way"):
+        client.request("gentle_exit")
+    wait_for(lambda: any(m.get("gentle_exit") == {"duration": 2.0} for m in controls()), 5,
+             "the gentle exit in a control message")
+    thread.join(10)
+    assert result["reason"] == "gentle_exit"
+    wait_for(lambda: poll() or any(e["event"] == "session_end" and e["reason"] == "gentle_exit"
+                                   for e in markers), 5, "session_end marker")
+    assert any(e["event"] == "gentle_exit" and e["duration"] == 2.0 for e in markers)
+    assert controls()[-1]["end"] is True
