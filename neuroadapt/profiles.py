@@ -36,18 +36,19 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from neuroadapt.errors import ConfigError
 from neuroadapt.paths import search_path
 from neuroadapt.sources.channels import resolve_montage
+from neuroadapt.validation import error_lines
 
 __all__ = ["HeadsetProfile", "ProfileError", "find_profile", "list_profiles", "load_profile"]
 
@@ -155,37 +156,6 @@ class HeadsetProfile:
 
 
 # ------------------------------------------------------------------ validation
-_MESSAGES = {
-    "extra_forbidden": "unknown field",
-    "missing": "required field is missing",
-}
-
-
-def _loc(loc: Sequence[Any]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(file)"
-
-
-def _format_pydantic(exc: ValidationError) -> list[str]:
-    lines: list[str] = []
-    seen: set[str] = set()
-    for err in exc.errors():
-        path = _loc(err["loc"])
-        if path in seen:
-            continue
-        seen.add(path)
-        msg = _MESSAGES.get(err["type"]) or err["msg"].removeprefix("Value error, ")
-        msg = msg[0].lower() + msg[1:] if msg else msg
-        inp = err.get("input")
-        if err["type"] not in _MESSAGES and isinstance(inp, str | int | float | bool):
-            msg += f" (got {inp!r})"
-        lines.append(f"{path}: {msg}")
-    return lines
 
 
 @cache
@@ -270,7 +240,7 @@ def parse_profile(
     try:
         p = _ProfileFile.model_validate(raw)
     except ValidationError as exc:
-        raise ProfileError([f"{source}: {line}" for line in _format_pydantic(exc)]) from None
+        raise ProfileError([f"{source}: {line}" for line in error_lines(exc)]) from None
     errs = _cross_check(p)
     if errs:
         raise ProfileError([f"{source}: {line}" for line in errs])

@@ -12,11 +12,11 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
 from ..errors import ManifestError, ProtocolError
+from ..validation import error_lines
 from .schema import FORMAT_VERSION, READABLE_FORMATS, REWARD, Feature, Protocol
 from .sham import ShamTrace, load_sham
 
@@ -52,37 +52,6 @@ class LoadedProtocol:
     sham: ShamTrace | None = None
 
 
-_MESSAGES = {
-    "extra_forbidden": "unknown field",
-    "missing": "required field is missing",
-}
-
-
-def _loc(loc: Sequence[Any]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(file)"
-
-
-def _format_pydantic(exc: ValidationError) -> list[str]:
-    lines: list[str] = []
-    seen: set[str] = set()
-    for err in exc.errors():
-        path = _loc(err["loc"])
-        if path in seen:  # unions report each alternative; the first says enough
-            continue
-        seen.add(path)
-        msg = _MESSAGES.get(err["type"]) or err["msg"].removeprefix("Value error, ")
-        msg = msg[0].lower() + msg[1:] if msg else msg
-        inp = err.get("input")
-        if err["type"] not in _MESSAGES and isinstance(inp, str | int | float | bool):
-            msg += f" (got {inp!r})"
-        lines.append(f"{path}: {msg}")
-    return lines
 
 
 # The individual alpha frequency of healthy adults lies in 7-13 Hz; bands relative to
@@ -278,7 +247,7 @@ def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
     try:
         proto = Protocol.model_validate(raw)
     except ValidationError as exc:
-        raise ProtocolError([f"{source}: {line}" for line in _format_pydantic(exc)]) from None
+        raise ProtocolError([f"{source}: {line}" for line in error_lines(exc)]) from None
     errs = _cross_check(proto)
     errs += _check_headset(proto)
     if errs:
