@@ -13,6 +13,7 @@ averaged over the last hop.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -188,7 +189,8 @@ class FeatureExtractor:
         # every window touching them, or the filter's settling time after them,
         # yields NaN features: the engine then holds instead of rewarding noise.
         self._last_finite = np.zeros(len(ch_names))
-        self._last_bad = -(10**12)
+        # Runs [lo, hi) of absolute sample indices that held non-finite values.
+        self._bad_runs: deque[tuple[int, int]] = deque()
         self._settle = int(sfreq)
 
     def _build(self, iaf: float) -> None:
@@ -272,7 +274,13 @@ class FeatureExtractor:
         win, ts = self._buffer.since(first)
         t = float(ts[self.n_window - 1])
         spectrum = None
-        if first - self._settle <= self._last_bad:
+        # A dropout inside the window, or in the filter's settling time before it,
+        # voids the window: exactly the windows that contain such samples, so the
+        # result does not depend on how the samples were chunked.
+        horizon = first - self._settle
+        while self._bad_runs and self._bad_runs[0][1] <= horizon:
+            self._bad_runs.popleft()
+        if any(lo < end and hi > horizon for lo, hi in self._bad_runs):
             values = dict.fromkeys(self.names, float("nan"))
         else:
             values = self.compute(win[: self.n_window], end=end)
@@ -294,7 +302,12 @@ class FeatureExtractor:
         bad = ~np.isfinite(piece)
         if bad.any():
             rows = np.flatnonzero(bad.any(axis=1))
-            self._last_bad = self._buffer.n_written + int(rows[-1])
+            base = self._buffer.n_written
+            # consecutive bad rows form one run
+            breaks = np.flatnonzero(np.diff(rows) > 1)
+            for lo, hi in zip(np.r_[rows[0], rows[breaks + 1]], np.r_[rows[breaks], rows[-1]],
+                              strict=True):
+                self._bad_runs.append((base + int(lo), base + int(hi) + 1))
             piece = piece.copy()
             for i in range(len(piece)):  # rare path: only chunks with dropouts
                 piece[i] = np.where(bad[i], self._last_finite, piece[i])

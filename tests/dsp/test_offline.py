@@ -129,11 +129,8 @@ def test_dropouts_make_windows_nan_as_live() -> None:
             assert np.array_equal(np.isnan(values), nan)
             live_values = np.array([f.values[name] for f in frames])
             live_nan = np.isnan(live_values)
-            # Live also marks windows that end before a dropout it has already received
-            # in the same piece of the stream (at most max(hop, 1 s) = 250 samples on).
-            assert not (nan & ~live_nan).any()
-            extra = ends[live_nan & ~nan]
-            assert all(any(0 < d - e < 250 for d in (1500, 3300)) for e in extra), extra
+            # Live voids exactly the same windows, whatever the chunking.
+            np.testing.assert_array_equal(live_nan, nan)
             both = ~live_nan
             np.testing.assert_allclose(values[both], live_values[both], rtol=1e-9, atol=0)
 
