@@ -35,25 +35,24 @@ import math
 
 import numpy as np
 from panda3d.core import (
-    ColorBlendAttrib,
-    Geom,
-    GeomEnums,
-    GeomNode,
-    GeomTriangles,
-    GeomVertexArrayFormat,
-    GeomVertexData,
-    GeomVertexFormat,
-    InternalName,
     LColor,
     NodePath,
-    OmniBoundingVolume,
-    SamplerState,
     Shader,
-    Texture,
-    TransparencyAttrib,
 )
 
 from neuroadapt.scene import Scene
+from neuroadapt.scene.geometry import (
+    additive,
+    billboards,
+    glow_texture,
+    grid_triangles,
+    mesh,
+    quads,
+    rgba,
+    vertex_data,
+    write_colors,
+    write_positions,
+)
 
 CAMERA_HEIGHT = 1.5
 CAMERA_PITCH = 12.0           # degrees up: mostly sky, the lake below
@@ -159,128 +158,6 @@ class _Look:
 # Geometry helpers
 
 
-def _mesh(name: str, pos: np.ndarray, tris: np.ndarray, *, uv: np.ndarray | None = None,
-          dynamic: bool = False) -> NodePath:
-    """A GeomNode with positions (+uv) in array 0 and RGBA8 colours in array 1."""
-    main = GeomVertexArrayFormat()
-    main.addColumn(InternalName.getVertex(), 3, Geom.NT_float32, Geom.C_point)
-    if uv is not None:
-        main.addColumn(InternalName.getTexcoord(), 2, Geom.NT_float32, Geom.C_texcoord)
-    col = GeomVertexArrayFormat()
-    col.addColumn(InternalName.getColor(), 4, Geom.NT_uint8, Geom.C_color)
-    fmt = GeomVertexFormat()
-    fmt.addArray(main)
-    fmt.addArray(col)
-    fmt = GeomVertexFormat.registerFormat(fmt)
-    vdata = GeomVertexData(name, fmt, Geom.UH_dynamic if dynamic else Geom.UH_static)
-    vdata.uncleanSetNumRows(len(pos))
-    _write_positions(vdata, pos, uv)
-    _write_colors(vdata, np.ones((len(pos), 4)))
-    prim = GeomTriangles(Geom.UH_static)
-    prim.setIndexType(GeomEnums.NT_uint32)
-    index = prim.modifyVertices()
-    index.uncleanSetNumRows(tris.size)
-    index.modifyHandle().copyDataFrom(np.ascontiguousarray(tris, dtype=np.uint32))
-    geom = Geom(vdata)
-    geom.addPrimitive(prim)
-    node = GeomNode(name)
-    node.addGeom(geom)
-    # Geometry moves a little (sway, drift); never let culling judge it by stale bounds.
-    node.setBounds(OmniBoundingVolume())
-    node.setFinal(True)
-    return NodePath(node)
-
-
-def _vdata(np_node: NodePath) -> GeomVertexData:
-    return np_node.node().modifyGeom(0).modifyVertexData()
-
-
-def _write_positions(vdata: GeomVertexData, pos: np.ndarray, uv: np.ndarray | None = None):
-    cols = [pos] if uv is None else [pos, uv]
-    vdata.modifyArrayHandle(0).copyDataFrom(
-        np.ascontiguousarray(np.hstack(cols), dtype=np.float32))
-
-
-def _write_colors(vdata: GeomVertexData, rgba: np.ndarray) -> None:
-    out = np.clip(np.rint(np.asarray(rgba) * 255.0), 0, 255).astype(np.uint8)
-    vdata.modifyArrayHandle(1).copyDataFrom(np.ascontiguousarray(out))
-
-
-def _rgba(rgb: np.ndarray, alpha: float | np.ndarray = 1.0) -> np.ndarray:
-    a = np.broadcast_to(np.asarray(alpha, float).reshape(-1, 1) if np.ndim(alpha) else alpha,
-                        (len(rgb), 1))
-    return np.hstack([rgb, a])
-
-
-def _grid_triangles(rows: int, cols: int, *, wrap: bool = False) -> np.ndarray:
-    r, c = np.meshgrid(np.arange(rows - 1), np.arange(cols if wrap else cols - 1), indexing="ij")
-    a = r * cols + c
-    b = r * cols + (c + 1) % cols
-    return np.stack([np.stack([a, b, b + cols], -1), np.stack([a, b + cols, a + cols], -1)],
-                    -2).reshape(-1, 3)
-
-
-def _glow_texture(size: int = 64) -> Texture:
-    """Soft round glow (grey, premultiplied) for additive billboards."""
-    x = np.linspace(-1.0, 1.0, size)
-    r2 = x[None, :] ** 2 + x[:, None] ** 2
-    g = np.exp(-r2 * 5.0) * 0.75 + np.exp(-r2 * 40.0) * 0.25
-    g *= np.clip(1.0 - r2, 0.0, 1.0)
-    img = np.repeat(np.rint(g * 255).astype(np.uint8)[..., None], 3, axis=-1)
-    tex = Texture("glow")
-    tex.setup2dTexture(size, size, Texture.T_unsigned_byte, Texture.F_rgb8)
-    tex.setRamImageAs(img.tobytes(), "RGB")
-    tex.setWrapU(SamplerState.WM_clamp)
-    tex.setWrapV(SamplerState.WM_clamp)
-    tex.setMinfilter(SamplerState.FT_linear)
-    tex.setMagfilter(SamplerState.FT_linear)
-    return tex
-
-
-def _beam_texture(width: int = 64) -> Texture:
-    """Soft-edged beam profile across u (grey, premultiplied), constant along v."""
-    x = np.linspace(-1.0, 1.0, width)
-    g = np.cos(np.clip(x, -1, 1) * math.pi / 2) ** 2
-    img = np.repeat(np.rint(np.tile(g, (4, 1)) * 255).astype(np.uint8)[..., None], 3, axis=-1)
-    tex = Texture("beam")
-    tex.setup2dTexture(width, 4, Texture.T_unsigned_byte, Texture.F_rgb8)
-    tex.setRamImageAs(img.tobytes(), "RGB")
-    tex.setWrapU(SamplerState.WM_clamp)
-    tex.setWrapV(SamplerState.WM_clamp)
-    tex.setMinfilter(SamplerState.FT_linear)
-    tex.setMagfilter(SamplerState.FT_linear)
-    return tex
-
-
-def _quads(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Triangles and texcoords for ``n`` independent quads (4 vertices each)."""
-    base = np.arange(n)[:, None] * 4
-    tris = np.concatenate([base + np.array([0, 1, 2]), base + np.array([0, 2, 3])],
-                          axis=1).reshape(-1, 3)
-    uv = np.tile([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]], (n, 1))
-    return tris, uv
-
-
-def _billboards(centres: np.ndarray, sizes: np.ndarray, right: np.ndarray,
-                up: np.ndarray) -> np.ndarray:
-    """Corners of camera-facing quads, shape (4 n, 3)."""
-    r = right[None, :] * sizes[:, None]
-    u = up[None, :] * sizes[:, None]
-    corners = np.stack([centres - r - u, centres + r - u, centres + r + u, centres - r + u], 1)
-    return corners.reshape(-1, 3)
-
-
-def _additive(np_node: NodePath, sort: int) -> None:
-    np_node.setAttrib(ColorBlendAttrib.make(ColorBlendAttrib.M_add, ColorBlendAttrib.O_one,
-                                            ColorBlendAttrib.O_one))
-    np_node.setTransparency(TransparencyAttrib.M_none)
-    np_node.setDepthWrite(False)
-    np_node.setBin("fixed", sort)
-    np_node.setTwoSided(True)
-
-
-
-
 class AuroraScene(Scene):
     """A night lake under folding aurora; curtains, stars and haze follow the parameters."""
 
@@ -302,7 +179,7 @@ class AuroraScene(Scene):
         self._right, self._up = np.array(quat.getRight()), np.array(quat.getUp())
         self.root.setLightOff(1)
         self.root.setShaderOff(1)
-        self._glow = _glow_texture()
+        self._glow = glow_texture()
 
         # Everything that shows in the lake hangs under `world` and is instanced
         # mirrored (z -> -z about the water line) under `mirror`.
@@ -331,8 +208,8 @@ class AuroraScene(Scene):
         e, a = np.meshgrid(elev, az, indexing="ij")
         dirs = np.stack([np.cos(e) * np.sin(a), np.cos(e) * np.cos(a), np.sin(e)], -1)
         self._sky_dirs = dirs.reshape(-1, 3)
-        sky = _mesh("sky", self._sky_dirs * SKY_RADIUS,
-                    _grid_triangles(len(elev), len(az), wrap=True))
+        sky = mesh("sky", self._sky_dirs * SKY_RADIUS,
+                    grid_triangles(len(elev), len(az), wrap=True))
         sky.reparentTo(self.root)
         sky.setPos(*self._eye)
         sky.setBin("background", 0)
@@ -374,10 +251,10 @@ class AuroraScene(Scene):
         self._land_pos = np.concatenate(pos_all)
         self._land_dist = np.concatenate(dist_all)
         tris = np.concatenate(tri_all)
-        land = _mesh("land", self._land_pos, tris)
+        land = mesh("land", self._land_pos, tris)
         # The shore's mirror image is its own mesh (not an instance under the
         # mirror): haze on the water must lighten it, not darken it.
-        self._land_mirror = _mesh("land-reflection", self._land_pos * np.array([1, 1, -1]), tris)
+        self._land_mirror = mesh("land-reflection", self._land_pos * np.array([1, 1, -1]), tris)
         for node in (land, self._land_mirror):
             node.reparentTo(self.root)
             node.setTwoSided(True)
@@ -398,11 +275,11 @@ class AuroraScene(Scene):
         self._star_tint = _linear(_lerp((0.75, 0.82, 1.0), (1.0, 0.9, 0.78),
                                         rng.random(n)[:, None]))
         size = STAR_RADIUS * math.tan(math.radians(0.28)) * (0.7 + 0.6 * mag)
-        tris, uv = _quads(n)
-        pos = _billboards(d * STAR_RADIUS + self._eye, size, self._right, self._up)
-        stars = _mesh("stars", pos, tris, uv=uv)
+        tris, uv = quads(n)
+        pos = billboards(d * STAR_RADIUS + self._eye, size, self._right, self._up)
+        stars = mesh("stars", pos, tris, uv=uv)
         stars.setTexture(self._glow)
-        _additive(stars, 0)
+        additive(stars, 0)
         stars.setBin("background", 2)
         stars.reparentTo(self._world)
         return stars
@@ -419,12 +296,12 @@ class AuroraScene(Scene):
             uv = np.stack(np.meshgrid(s * (a1 - a0) / 30.0 + seed, ROWS, indexing="ij"),
                           -1).reshape(-1, 2)
             uv_all.append(uv)
-            tris_all.append(_grid_triangles(N_COLS, len(ROWS)) + offset)
+            tris_all.append(grid_triangles(N_COLS, len(ROWS)) + offset)
             offset += N_COLS * len(ROWS)
         self._curtain_uv = np.concatenate(uv_all)
-        node = _mesh("aurora", self._curtain_positions(), np.concatenate(tris_all),
+        node = mesh("aurora", self._curtain_positions(), np.concatenate(tris_all),
                      uv=self._curtain_uv, dynamic=True)
-        _additive(node, 0)
+        additive(node, 0)
         node.setBin("background", 10)
         if self._shaders:
             node.setShader(Shader.make(Shader.SL_GLSL, _AURORA_VERT, _AURORA_FRAG), 2)
@@ -457,11 +334,11 @@ class AuroraScene(Scene):
         return np.concatenate(out)
 
     def _make_orb(self) -> NodePath:
-        tris, uv = _quads(2)
+        tris, uv = quads(2)
         self._orb_uv = uv
-        node = _mesh("breathing-guide", np.zeros((8, 3)), tris, uv=uv, dynamic=True)
+        node = mesh("breathing-guide", np.zeros((8, 3)), tris, uv=uv, dynamic=True)
         node.setTexture(self._glow)
-        _additive(node, 0)
+        additive(node, 0)
         node.setBin("background", 20)
         node.reparentTo(self._world)
         return node
@@ -496,18 +373,18 @@ class AuroraScene(Scene):
         tr = np.exp(-look.haze * 30.0 * self._land_dist / 1000.0)[:, None]
         land = look.haze_color + (land - look.haze_color) * tr
         land = look.veil(np.broadcast_to(land, rel.shape), np.maximum(e, 0.05))
-        _write_colors(_vdata(self._land), _rgba(look.finish(land)))
+        write_colors(vertex_data(self._land), rgba(look.finish(land)))
         water_haze = look.veil(_linear((0.01, 0.015, 0.025)) + 0.55 * look.horizon[None],
                                np.array([0.02]))
         mirror = water_haze + (land * 0.5 - water_haze) * math.exp(-3.0 * look.mist)
-        _write_colors(_vdata(self._land_mirror), _rgba(look.finish(mirror)))
+        write_colors(vertex_data(self._land_mirror), rgba(look.finish(mirror)))
         # Stars: the brightest first; haze dims them toward the horizon.
         n = N_STARS
         lit = np.clip(look.stars * n * 0.92 + 0.08 * n - np.arange(n), 0.0, 1.0)
         e = self._star_dirs[:, 2]
         veil = np.exp(-look.haze * 2.0 / np.maximum(e, 0.02)) * (1.0 - 0.5 * look.mist)
         rgb = self._star_tint * (self._star_mag * lit * veil)[:, None] * 1.6
-        _write_colors(_vdata(self._stars), _rgba(np.repeat(look.finish(rgb), 4, 0)))
+        write_colors(vertex_data(self._stars), rgba(np.repeat(look.finish(rgb), 4, 0)))
         self._shade_curtains(look)
         # The reflection is dimmer, and fades under a hazy layer on the water.
         k = 0.5 * (1.0 - 0.75 * look.mist)
@@ -521,7 +398,7 @@ class AuroraScene(Scene):
             k = 0.5 * (1.0 - 0.75 * look.mist)
             c = c + np.where(d[:, 2:3] >= 0, self._baked_aurora(d, look),
                              k * self._baked_aurora(mirrored, look))
-        _write_colors(_vdata(self._sky), _rgba(look.finish(c)))
+        write_colors(vertex_data(self._sky), rgba(look.finish(c)))
 
     def _baked_aurora(self, d: np.ndarray, look: _Look) -> np.ndarray:
         """Curtain light toward unit directions ``d`` (n, 3), linear; software path only."""
@@ -555,7 +432,7 @@ class AuroraScene(Scene):
             lin = colour * light * look.strength * (1.0 - 0.5 * look.mist)
             cols.append(lin.reshape(-1, 3))
         rgb = look.finish(np.concatenate(cols))
-        _write_colors(_vdata(self._curtains), _rgba(rgb))
+        write_colors(vertex_data(self._curtains), rgba(rgb))
 
     def update(self, dt: float, t: float) -> None:
         v = self._values
@@ -565,7 +442,7 @@ class AuroraScene(Scene):
         self._drift += dt * (0.02 + 0.35 * motion)
         self._breath_phase += dt * v.get("breathing_rate", 6.0) / 60.0
         if self._shaders:
-            _write_positions(_vdata(self._curtains), self._curtain_positions(),
+            write_positions(vertex_data(self._curtains), self._curtain_positions(),
                              self._curtain_uv)
             self._curtains.setShaderInput("u_drift", self._drift)
         else:
@@ -590,7 +467,7 @@ class AuroraScene(Scene):
         light = guide * (0.6 + 0.35 * b)
         rgb = np.array([col * light, col * light * 0.45])
         centre = np.repeat(np.array([GUIDE_POS]), 2, 0)
-        _write_positions(_vdata(self._orb),
-                         _billboards(centre, np.array([core, halo]), self._right, self._up),
+        write_positions(vertex_data(self._orb),
+                         billboards(centre, np.array([core, halo]), self._right, self._up),
                          self._orb_uv)
-        _write_colors(_vdata(self._orb), _rgba(np.repeat(rgb, 4, 0)))
+        write_colors(vertex_data(self._orb), rgba(np.repeat(rgb, 4, 0)))

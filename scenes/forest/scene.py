@@ -36,24 +36,24 @@ import math
 
 import numpy as np
 from panda3d.core import (
-    ColorBlendAttrib,
-    Geom,
-    GeomEnums,
-    GeomNode,
-    GeomTriangles,
-    GeomVertexArrayFormat,
-    GeomVertexData,
-    GeomVertexFormat,
-    InternalName,
     LColor,
     NodePath,
-    OmniBoundingVolume,
-    SamplerState,
-    Texture,
-    TransparencyAttrib,
 )
 
 from neuroadapt.scene import Scene
+from neuroadapt.scene.geometry import (
+    additive,
+    beam_texture,
+    billboards,
+    glow_texture,
+    grid_triangles,
+    mesh,
+    quads,
+    rgba,
+    vertex_data,
+    write_colors,
+    write_positions,
+)
 
 CAMERA_HEIGHT = 1.3           # m: seated eye height
 CAMERA_PITCH = 3.0            # degrees up
@@ -122,131 +122,6 @@ class _Look:
 # Geometry helpers
 
 
-def _mesh(name: str, pos: np.ndarray, tris: np.ndarray, *, uv: np.ndarray | None = None,
-          dynamic: bool = False) -> NodePath:
-    """A GeomNode with positions (+uv) in array 0 and RGBA8 colours in array 1."""
-    main = GeomVertexArrayFormat()
-    main.addColumn(InternalName.getVertex(), 3, Geom.NT_float32, Geom.C_point)
-    if uv is not None:
-        main.addColumn(InternalName.getTexcoord(), 2, Geom.NT_float32, Geom.C_texcoord)
-    col = GeomVertexArrayFormat()
-    col.addColumn(InternalName.getColor(), 4, Geom.NT_uint8, Geom.C_color)
-    fmt = GeomVertexFormat()
-    fmt.addArray(main)
-    fmt.addArray(col)
-    fmt = GeomVertexFormat.registerFormat(fmt)
-    vdata = GeomVertexData(name, fmt, Geom.UH_dynamic if dynamic else Geom.UH_static)
-    vdata.uncleanSetNumRows(len(pos))
-    _write_positions(vdata, pos, uv)
-    _write_colors(vdata, np.ones((len(pos), 4)))
-    prim = GeomTriangles(Geom.UH_static)
-    prim.setIndexType(GeomEnums.NT_uint32)
-    index = prim.modifyVertices()
-    index.uncleanSetNumRows(tris.size)
-    index.modifyHandle().copyDataFrom(np.ascontiguousarray(tris, dtype=np.uint32))
-    geom = Geom(vdata)
-    geom.addPrimitive(prim)
-    node = GeomNode(name)
-    node.addGeom(geom)
-    # Geometry moves a little (sway, drift); never let culling judge it by stale bounds.
-    node.setBounds(OmniBoundingVolume())
-    node.setFinal(True)
-    return NodePath(node)
-
-
-def _vdata(np_node: NodePath) -> GeomVertexData:
-    return np_node.node().modifyGeom(0).modifyVertexData()
-
-
-def _write_positions(vdata: GeomVertexData, pos: np.ndarray, uv: np.ndarray | None = None):
-    cols = [pos] if uv is None else [pos, uv]
-    vdata.modifyArrayHandle(0).copyDataFrom(
-        np.ascontiguousarray(np.hstack(cols), dtype=np.float32))
-
-
-def _write_colors(vdata: GeomVertexData, rgba: np.ndarray) -> None:
-    out = np.clip(np.rint(np.asarray(rgba) * 255.0), 0, 255).astype(np.uint8)
-    vdata.modifyArrayHandle(1).copyDataFrom(np.ascontiguousarray(out))
-
-
-def _rgba(rgb: np.ndarray, alpha: float | np.ndarray = 1.0) -> np.ndarray:
-    a = np.broadcast_to(np.asarray(alpha, float).reshape(-1, 1) if np.ndim(alpha) else alpha,
-                        (len(rgb), 1))
-    return np.hstack([rgb, a])
-
-
-def _grid_triangles(rows: int, cols: int, *, wrap: bool = False) -> np.ndarray:
-    r, c = np.meshgrid(np.arange(rows - 1), np.arange(cols if wrap else cols - 1), indexing="ij")
-    a = r * cols + c
-    b = r * cols + (c + 1) % cols
-    return np.stack([np.stack([a, b, b + cols], -1), np.stack([a, b + cols, a + cols], -1)],
-                    -2).reshape(-1, 3)
-
-
-def _glow_texture(size: int = 64) -> Texture:
-    """Soft round glow (grey, premultiplied) for additive billboards."""
-    x = np.linspace(-1.0, 1.0, size)
-    r2 = x[None, :] ** 2 + x[:, None] ** 2
-    g = np.exp(-r2 * 5.0) * 0.75 + np.exp(-r2 * 40.0) * 0.25
-    g *= np.clip(1.0 - r2, 0.0, 1.0)
-    img = np.repeat(np.rint(g * 255).astype(np.uint8)[..., None], 3, axis=-1)
-    tex = Texture("glow")
-    tex.setup2dTexture(size, size, Texture.T_unsigned_byte, Texture.F_rgb8)
-    tex.setRamImageAs(img.tobytes(), "RGB")
-    tex.setWrapU(SamplerState.WM_clamp)
-    tex.setWrapV(SamplerState.WM_clamp)
-    tex.setMinfilter(SamplerState.FT_linear)
-    tex.setMagfilter(SamplerState.FT_linear)
-    return tex
-
-
-def _beam_texture(width: int = 64) -> Texture:
-    """Soft-edged beam profile across u (grey, premultiplied), constant along v."""
-    x = np.linspace(-1.0, 1.0, width)
-    g = np.cos(np.clip(x, -1, 1) * math.pi / 2) ** 2
-    img = np.repeat(np.rint(np.tile(g, (4, 1)) * 255).astype(np.uint8)[..., None], 3, axis=-1)
-    tex = Texture("beam")
-    tex.setup2dTexture(width, 4, Texture.T_unsigned_byte, Texture.F_rgb8)
-    tex.setRamImageAs(img.tobytes(), "RGB")
-    tex.setWrapU(SamplerState.WM_clamp)
-    tex.setWrapV(SamplerState.WM_clamp)
-    tex.setMinfilter(SamplerState.FT_linear)
-    tex.setMagfilter(SamplerState.FT_linear)
-    return tex
-
-
-def _quads(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Triangles and texcoords for ``n`` independent quads (4 vertices each)."""
-    base = np.arange(n)[:, None] * 4
-    tris = np.concatenate([base + np.array([0, 1, 2]), base + np.array([0, 2, 3])],
-                          axis=1).reshape(-1, 3)
-    uv = np.tile([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]], (n, 1))
-    return tris, uv
-
-
-def _billboards(centres: np.ndarray, sizes: np.ndarray, right: np.ndarray,
-                up: np.ndarray) -> np.ndarray:
-    """Corners of camera-facing quads, shape (4 n, 3)."""
-    r = right[None, :] * sizes[:, None]
-    u = up[None, :] * sizes[:, None]
-    corners = np.stack([centres - r - u, centres + r - u, centres + r + u, centres - r + u], 1)
-    return corners.reshape(-1, 3)
-
-
-def _additive(np_node: NodePath, sort: int) -> None:
-    np_node.setAttrib(ColorBlendAttrib.make(ColorBlendAttrib.M_add, ColorBlendAttrib.O_one,
-                                            ColorBlendAttrib.O_one))
-    np_node.setTransparency(TransparencyAttrib.M_none)
-    np_node.setDepthWrite(False)
-    np_node.setBin("fixed", sort)
-    np_node.setTwoSided(True)
-
-
-
-
-# --------------------------------------------------------------------------------------
-
-
 class ForestScene(Scene):
     """A clearing in a fir forest whose mist, light, wind and fireflies follow the parameters."""
 
@@ -268,7 +143,7 @@ class ForestScene(Scene):
         self._up = np.array(quat.getUp())
         self.root.setLightOff(1)
         self.root.setShaderOff(1)
-        self._glow = _glow_texture()
+        self._glow = glow_texture()
 
         self._sky = self._make_sky()
         self._ground = self._make_ground()
@@ -289,7 +164,7 @@ class ForestScene(Scene):
         e, a = np.meshgrid(elev, az, indexing="ij")
         dirs = np.stack([np.cos(e) * np.sin(a), np.cos(e) * np.cos(a), np.sin(e)], -1)
         self._sky_dirs = dirs.reshape(-1, 3)
-        sky = _mesh("sky", self._sky_dirs * SKY_RADIUS, _grid_triangles(len(elev), len(az),
+        sky = mesh("sky", self._sky_dirs * SKY_RADIUS, grid_triangles(len(elev), len(az),
                                                                           wrap=True))
         sky.reparentTo(self.root)
         sky.setPos(*self._eye)
@@ -313,7 +188,7 @@ class ForestScene(Scene):
         grass = _linear(_lerp((0.20, 0.30, 0.08), (0.30, 0.38, 0.10), n[:, None]))
         floor = _linear((0.10, 0.10, 0.06))
         self._ground_albedo = floor + (grass - floor) * self._ground_open[:, None]
-        ground = _mesh("ground", pos, _grid_triangles(len(radius), len(az), wrap=True))
+        ground = mesh("ground", pos, grid_triangles(len(radius), len(az), wrap=True))
         ground.reparentTo(self.root)
         ground.setTwoSided(True)
         return ground
@@ -376,7 +251,7 @@ class ForestScene(Scene):
         self._tree_albedo = np.concatenate(alb_list)
         sway = np.concatenate(sway_list)
         self._tree_weight, self._tree_phase = sway[:, 0], sway[:, 1]
-        trees = _mesh("trees", self._tree_pos, np.concatenate(tri_list), dynamic=True)
+        trees = mesh("trees", self._tree_pos, np.concatenate(tri_list), dynamic=True)
         trees.reparentTo(self.root)
         trees.setTwoSided(True)
         return trees
@@ -406,7 +281,7 @@ class ForestScene(Scene):
                         np.outer(tone, _linear((0.16, 0.26, 0.06))),
                         np.outer(tone, _linear((0.42, 0.50, 0.18)))], 1).reshape(-1, 3)
         self._grass_albedo = alb
-        grass = _mesh("grass", self._grass_pos, np.arange(3 * n).reshape(-1, 3), dynamic=True)
+        grass = mesh("grass", self._grass_pos, np.arange(3 * n).reshape(-1, 3), dynamic=True)
         grass.reparentTo(self.root)
         grass.setTwoSided(True)
         return grass
@@ -415,7 +290,7 @@ class ForestScene(Scene):
         # Beams from the sun's side of the canopy down into the clearing.
         rng = np.random.default_rng(5)
         n = 6
-        tris, uv = _quads(n)
+        tris, uv = quads(n)
         ends = np.stack([CLEARING[0] + rng.uniform(-10, 6, n), CLEARING[1] + rng.uniform(-6, 8, n),
                          np.zeros(n)], -1)
         length = 45.0
@@ -428,11 +303,11 @@ class ForestScene(Scene):
         pos = np.stack([ends - side * width, ends + side * width,
                         starts + side * width * 2.2, starts - side * width * 2.2], 1)
         self._shaft_strength = rng.uniform(0.5, 1.0, n)
-        shafts = _mesh("shafts", pos.reshape(-1, 3), tris, uv=uv)
+        shafts = mesh("shafts", pos.reshape(-1, 3), tris, uv=uv)
         # Brightest where the beam meets the ground, fading into the canopy.
         self._shaft_fade = np.tile([0.8, 0.8, 0.0, 0.0], n) * np.repeat(self._shaft_strength, 4)
-        shafts.setTexture(_beam_texture())
-        _additive(shafts, 10)
+        shafts.setTexture(beam_texture())
+        additive(shafts, 10)
         shafts.reparentTo(self.root)
         return shafts
 
@@ -448,24 +323,24 @@ class ForestScene(Scene):
         self._ff_phase = rng.uniform(0, 2 * math.pi, (n, 4))
         self._ff_freq = rng.uniform(0.05, 0.12, (n, 3))
         self._ff_pos = self._ff_base.copy()
-        tris, uv = _quads(n)
+        tris, uv = quads(n)
         self._ff_uv = uv
-        node = _mesh("fireflies", _billboards(self._ff_base, np.full(n, 0.2), self._right,
+        node = mesh("fireflies", billboards(self._ff_base, np.full(n, 0.2), self._right,
                                                 self._up), tris, uv=uv, dynamic=True)
         node.setTexture(self._glow)
-        _additive(node, 20)
+        additive(node, 20)
         node.reparentTo(self.root)
         return node
 
     def _make_orb(self) -> NodePath:
-        tris, uv = _quads(2)
+        tris, uv = quads(2)
         self._orb_uv = uv
         centre = np.array([GUIDE_POS])
-        node = _mesh("breathing-guide", _billboards(np.repeat(centre, 2, 0), np.array([1.0, 2.0]),
+        node = mesh("breathing-guide", billboards(np.repeat(centre, 2, 0), np.array([1.0, 2.0]),
                                                     self._right, self._up), tris, uv=uv,
                      dynamic=True)
         node.setTexture(self._glow)
-        _additive(node, 30)
+        additive(node, 30)
         node.reparentTo(self.root)
         return node
 
@@ -489,7 +364,7 @@ class ForestScene(Scene):
         sky = sky + look.light * (0.25 * m ** 6 + 0.8 * m ** 60)[:, None]
         haze = np.exp(-look.density * 15.0 / np.maximum(e, 0.03))[:, None]
         sky = look.mist_color + (sky - look.mist_color) * haze
-        _write_colors(_vdata(self._sky), _rgba(look.finish(sky)))
+        write_colors(vertex_data(self._sky), rgba(look.finish(sky)))
         self._shade_static(look)
 
     def _shade_static(self, look: _Look) -> None:
@@ -498,21 +373,21 @@ class ForestScene(Scene):
         pos = self._ground_pos
         lit = 0.25 + 0.75 * self._ground_open[:, None]
         c = self._ground_albedo * (look.ambient + look.light * 0.55 * lit)
-        _write_colors(_vdata(self._ground), _rgba(look.finish(look.fog(c, pos, eye))))
+        write_colors(vertex_data(self._ground), rgba(look.finish(look.fog(c, pos, eye))))
         self._tree_colors(look)
         c = self._grass_albedo * (look.ambient + look.light * 0.6)
         self._grass_rgb = look.finish(look.fog(c, self._grass_pos, eye))
-        _write_colors(_vdata(self._grass), _rgba(self._grass_rgb))
+        write_colors(vertex_data(self._grass), rgba(self._grass_rgb))
         # Shafts show the light scattered by mist: more mist, brighter beams.
         strength = 0.06 + 0.16 * look.mist
         rgb = look.finish(look.light[None] * 0.25)[0] * strength
-        _write_colors(_vdata(self._shafts), _rgba(np.outer(self._shaft_fade, rgb), 1.0))
+        write_colors(vertex_data(self._shafts), rgba(np.outer(self._shaft_fade, rgb), 1.0))
 
     def _tree_colors(self, look: _Look) -> None:
         sun = look.sun_dir
         diffuse = np.clip((self._tree_norm @ sun + 0.3) / 1.3, 0.0, None)[:, None]
         c = self._tree_albedo * (look.ambient * 0.8 + look.light * 0.45 * diffuse)
-        _write_colors(_vdata(self._trees), _rgba(look.finish(look.fog(c, self._tree_pos,
+        write_colors(vertex_data(self._trees), rgba(look.finish(look.fog(c, self._tree_pos,
                                                                        self._eye))))
 
     def update(self, dt: float, t: float) -> None:
@@ -534,11 +409,11 @@ class ForestScene(Scene):
         pos = self._tree_pos.copy()
         pos[:, 0] += s
         pos[:, 1] += 0.4 * s
-        _write_positions(_vdata(self._trees), pos)
+        write_positions(vertex_data(self._trees), pos)
         g = np.sin(self._wind_phase * 1.3 + self._grass_phase) * (0.02 + 0.12 * wind)
         gp = self._grass_pos.copy()
         gp[:, 0] += g * self._grass_weight
-        _write_positions(_vdata(self._grass), gp)
+        write_positions(vertex_data(self._grass), gp)
 
     def _update_fireflies(self, density: float) -> None:
         ph, fr = self._ff_phase, self._ff_freq
@@ -555,10 +430,10 @@ class ForestScene(Scene):
         look = self._look
         col = look.finish(np.array([[1.0, 0.85, 0.30]]) * 3.0)[0]
         rgb = np.outer(alpha * glow, col)
-        _write_positions(_vdata(self._fireflies),
-                         _billboards(centres, np.full(n, 0.22), self._right, self._up),
+        write_positions(vertex_data(self._fireflies),
+                         billboards(centres, np.full(n, 0.22), self._right, self._up),
                          self._ff_uv)
-        _write_colors(_vdata(self._fireflies), _rgba(np.repeat(rgb, 4, 0)))
+        write_colors(vertex_data(self._fireflies), rgba(np.repeat(rgb, 4, 0)))
 
     def _update_orb(self, guide: float) -> None:
         if guide <= 0.0:
@@ -572,7 +447,7 @@ class ForestScene(Scene):
         light = guide * (0.7 + 0.3 * b)
         rgb = np.array([col * light, col * light * 0.5])
         centre = np.repeat(np.array([GUIDE_POS]), 2, 0)
-        _write_positions(_vdata(self._orb),
-                         _billboards(centre, np.array([core, halo]), self._right, self._up),
+        write_positions(vertex_data(self._orb),
+                         billboards(centre, np.array([core, halo]), self._right, self._up),
                          self._orb_uv)
-        _write_colors(_vdata(self._orb), _rgba(np.repeat(rgb, 4, 0)))
+        write_colors(vertex_data(self._orb), rgba(np.repeat(rgb, 4, 0)))
