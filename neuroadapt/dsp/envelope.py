@@ -38,10 +38,10 @@ about 0.98 with the offline reference once their delay is allowed for.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy import linalg, signal
+
+from .checks import finite_chunk, positive
 
 __all__ = [
     "EnvelopeTracker",
@@ -117,7 +117,7 @@ class EnvelopeTracker:
         n_taps: int | None = None,
         order: int = 2,
     ) -> None:
-        self.sfreq = _check_positive(sfreq, "sfreq")
+        self.sfreq = positive(sfreq, "sfreq")
         self.band = _check_band(band, self.sfreq)
         if isinstance(n_channels, bool) or not isinstance(n_channels, int | np.integer):
             raise TypeError(f"n_channels must be an int, got {type(n_channels).__name__}")
@@ -131,7 +131,7 @@ class EnvelopeTracker:
         self.centre = (low + high) / 2.0
         self._n_seen = 0  # absolute index of the next sample (demod phase)
         if method == "cfir":
-            delay = _check_positive(delay, "delay")
+            delay = positive(delay, "delay")
             if n_taps is None:
                 n_taps = int(round(self.sfreq))
             if isinstance(n_taps, bool) or not isinstance(n_taps, int | np.integer):
@@ -199,15 +199,9 @@ class EnvelopeTracker:
             If ``chunk`` has the wrong shape or holds NaN or Inf; the state is
             left untouched.
         """
-        chunk = np.asarray(chunk, dtype=np.float64)
-        if chunk.ndim != 2 or chunk.shape[1] != self.n_channels:
-            raise ValueError(
-                f"chunk must have shape (n_samples, {self.n_channels}), got shape {chunk.shape}"
-            )
+        chunk = finite_chunk(chunk, self.n_channels, "envelope")
         if chunk.shape[0] == 0:
             return np.empty((0, self.n_channels))
-        if not np.isfinite(chunk).all():
-            raise ValueError("chunk holds NaN or Inf; the envelope state was left unchanged")
         if self.method == "cfir":
             real, self._zi_real = signal.lfilter(
                 self._real, self._a, chunk, axis=0, zi=self._zi_real
@@ -318,7 +312,7 @@ def ground_truth_envelope(sfreq: float, band: tuple[float, float], data: np.ndar
     -------
     envelope : array of shape (n_samples, n_channels)
     """
-    sfreq = _check_positive(sfreq, "sfreq")
+    sfreq = positive(sfreq, "sfreq")
     band = _check_band(band, sfreq)
     data = np.asarray(data, dtype=np.float64)
     if data.ndim != 2:
@@ -461,17 +455,6 @@ def lagged_correlation(
     est = estimate[skip + lag : n - skip]
     ref = reference[skip : n - skip - lag]
     return float(np.corrcoef(est.ravel(), ref.ravel())[0, 1])
-
-
-def _check_positive(value: float, name: str) -> float:
-    """Return ``value`` as a float after checking it is finite and > 0."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
 
 
 def _check_band(band: tuple[float, float], sfreq: float) -> tuple[float, float]:

@@ -17,6 +17,8 @@ import math
 import numpy as np
 from scipy import signal
 
+from .checks import finite_chunk, positive
+
 __all__ = ["CausalFilter", "design_preprocessing", "filter_offline"]
 
 #: An SOS section that passes its input through unchanged.
@@ -65,10 +67,10 @@ def design_preprocessing(
         If ``sfreq``, ``order`` or ``notch_q`` is not positive, or if
         ``highpass`` or ``notch`` is not strictly between 0 and Nyquist.
     """
-    sfreq = _check_positive_finite(sfreq, "sfreq")
+    sfreq = positive(sfreq, "sfreq")
     if isinstance(order, bool) or not isinstance(order, int | np.integer) or order < 1:
         raise ValueError(f"order must be an integer >= 1, got {order!r}")
-    notch_q = _check_positive_finite(notch_q, "notch_q")
+    notch_q = positive(notch_q, "notch_q")
     nyquist = sfreq / 2.0
     sections: list[np.ndarray] = []
     if highpass is not None:
@@ -193,15 +195,9 @@ class CausalFilter:
             If ``chunk`` has the wrong shape or holds NaN or Inf; the state is
             left untouched.
         """
-        chunk = np.asarray(chunk, dtype=np.float64)
-        if chunk.ndim != 2 or chunk.shape[1] != self._n_channels:
-            raise ValueError(
-                f"chunk must have shape (n_samples, {self._n_channels}), got shape {chunk.shape}"
-            )
+        chunk = finite_chunk(chunk, self._n_channels, "filter")
         if chunk.shape[0] == 0:
             return np.empty((0, self._n_channels), dtype=np.float64)
-        if not np.isfinite(chunk).all():
-            raise ValueError("chunk holds NaN or Inf; the filter state was left unchanged")
         zi = self._zi
         if zi is None:
             # (n_sections, 2, 1) * (n_channels,) -> (n_sections, 2, n_channels), the layout
@@ -225,17 +221,6 @@ def _check_sos(sos: np.ndarray) -> np.ndarray:
     if not np.all(sos[:, 3] == 1.0):
         raise ValueError("sos[:, 3] (the a0 coefficient of each section) must be 1")
     return sos
-
-
-def _check_positive_finite(value: float, name: str) -> float:
-    """Return ``value`` as a float after checking it is finite and > 0."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
 
 
 def _check_below_nyquist(freq: float, name: str, sfreq: float) -> float:

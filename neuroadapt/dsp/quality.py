@@ -54,6 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .artifacts import DETECTORS, ArtifactDetector, ArtifactThresholds
+from .checks import positive
 
 __all__ = ["LEVELS", "REASONS", "ChannelQuality", "QualityChange", "QualityLevel"]
 
@@ -173,14 +174,14 @@ class ChannelQuality:
         self._detector = ArtifactDetector(
             sfreq, ch_names, thresholds=thresholds, line_freq=line_freq, frontal=frontal
         )
-        factor = _positive(bad_factor, "bad_factor")
+        factor = positive(bad_factor, "bad_factor")
         if factor < 1:
             raise ValueError(f"bad_factor must be >= 1, got {bad_factor!r}")
         # In amplitude terms for both: power grows as the square of the amplitude.
         self._bad_ptp = factor * thresholds.amplitude_uv
         self._bad_hf = factor**2 * thresholds.emg_power_uv2
-        self._degrade_s = _positive(degrade_s, "degrade_s")
-        self._recover_s = _positive(recover_s, "recover_s")
+        self._degrade_s = positive(degrade_s, "degrade_s")
+        self._recover_s = positive(recover_s, "recover_s")
         self._evidence = _share(evidence, "evidence")
         self._intermittent = _share(intermittent, "intermittent")
         self._ch_names = self._detector.ch_names
@@ -376,18 +377,7 @@ def _most_frequent(reasons: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _share(value: float, name: str) -> float:
     """Return ``value`` as a float after checking ``0 < value <= 1``."""
-    value = _positive(value, name)
+    value = positive(value, name)
     if value > 1:
         raise ValueError(f"{name} is a share and must be <= 1, got {value}")
-    return value
-
-
-def _positive(value: float, name: str) -> float:
-    """Return ``value`` as a float after checking it is finite and > 0."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
     return value
