@@ -9,6 +9,7 @@ each test).
 from __future__ import annotations
 
 import functools
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -24,46 +25,21 @@ PHYSIONET = Path("physionet_eegmmidb")
 USBAMP = Path("xdf_bci_essentials") / "sub-P001_ses-S001_task-MISwitch_run-002_eeg.xdf"
 WINDOW_S, HOP_S = 1.0, 0.25  # the engine's defaults
 
-# OpenBCI sample, seconds from the first sample (same as tools/bench/artifacts.py).
-# Blinks: sharp negative deflections of 120-390 µV on Fp1 and Fp2 together.
-BLINKS = ((4.1, 6.5), (13.7, 14.1), (15.2, 16.7), (78.3, 78.7), (79.5, 81.1))
-# Jaw clenches: 25-100 Hz bursts, alternately left (C3, P7) and right (C4, P8), then
-# five short bites with a whole-head deflection each.
-JAW_CLENCHES = (
-    (8.3, 9.7),
-    (9.9, 11.2),
-    (11.5, 12.7),
-    (12.9, 14.3),
-    (81.9, 82.9),
-    (83.0, 84.1),
-    (84.3, 85.2),
-    (86.1, 86.45),
-    (86.6, 86.95),
-    (87.1, 87.45),
-    (87.65, 87.95),
-    (88.15, 88.5),
-)
-# Not scored: start-up settling, eye movements, an Fp2 electrode artifact, eyes opening
-# at the end of the alpha block, the drift at the very end.
-OTHER = ((0.0, 3.0), (17.0, 17.9), (24.2, 25.7), (75.6, 76.8), (89.3, 90.0))
-ALPHA = (28.0, 76.0)  # eyes-closed alpha block (SOURCES.md)
+# Hand-annotated segments, shared with tools/bench/artifacts.py.
+SEGMENTS_FILE = Path(__file__).resolve().parents[2] / "tools" / "bench" / "artifact_segments.toml"
+SEGMENTS = tomllib.loads(SEGMENTS_FILE.read_text(encoding="utf-8"))
 
-# PhysioNet S001R01 (eyes open): blinks, 190-560 µV peaks on Fp1/Fpz/Fp2.
-R01_BLINKS = (
-    (9.4, 10.0),
-    (14.0, 14.45),
-    (17.1, 17.5),
-    (24.1, 24.8),
-    (37.5, 37.9),
-    (37.95, 38.35),
-    (39.0, 39.5),
-    (40.5, 41.1),
-    (43.85, 44.2),
-    (48.9, 49.3),
-    (55.55, 55.95),
-)
-# A movement on every channel; the end of the file, where the samples stop changing.
-R01_OTHER = ((24.8, 25.7), (60.2, 61.0))
+
+def _segments(recording: str, key: str) -> tuple[tuple[float, float], ...]:
+    return tuple((float(a), float(b)) for a, b in SEGMENTS[recording][key])
+
+
+BLINKS = _segments("openbci", "blinks")
+JAW_CLENCHES = _segments("openbci", "jaw_clenches")
+OTHER = _segments("openbci", "other")
+ALPHA = tuple(float(x) for x in SEGMENTS["openbci"]["alpha"])
+R01_BLINKS = _segments("physionet_r01", "blinks")
+R01_OTHER = _segments("physionet_r01", "other")
 
 
 def read(path: Path) -> tuple[np.ndarray, float, list[str]]:

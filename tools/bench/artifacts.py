@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,63 +55,21 @@ OPENBCI_MONTAGE = ("Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2")
 WINDOW_S = 1.0
 HOP_S = 0.25
 
-# Segments of the OpenBCI recording in seconds from its first sample, read off the
-# traces (0.5-45 Hz), the 25-45 Hz power and the peak-to-peak over time; docs/artifacts.md
-# describes each. Blinks: sharp negative deflections of 120-390 µV on Fp1 and Fp2 together,
-# nothing behind them; trains of 4-8 blinks in quick succession, or single blinks.
-BLINKS = (
-    (4.1, 6.5),  # train of 8 blinks
-    (13.7, 14.1),  # single blink
-    (15.2, 16.7),  # train of 6 blinks
-    (78.3, 78.7),  # single blink
-    (79.5, 81.1),  # train of 4-5 blinks
-)
-# Jaw clenches: bursts of broadband 25-100 Hz activity, alternately left (C3, P7, O1) and
-# right (C4, P8), then five short bites with a large whole-head deflection each.
-JAW_CLENCHES = (
-    (8.3, 9.7),  # left
-    (9.9, 11.2),  # right
-    (11.5, 12.7),  # left
-    (12.9, 14.3),  # right
-    (81.9, 82.9),  # left
-    (83.0, 84.1),  # right
-    (84.3, 85.2),  # left
-    (86.1, 86.45),  # bite, all channels
-    (86.6, 86.95),  # bite
-    (87.1, 87.45),  # bite
-    (87.65, 87.95),  # bite
-    (88.15, 88.5),  # bite
-)
-# Neither clean nor scored: start-up settling, eye movements, an Fp2 electrode artifact,
-# the eyes opening at the end of the alpha block, the drift at the very end.
-OTHER = (
-    (0.0, 3.0),
-    (17.0, 17.9),
-    (24.2, 25.7),
-    (75.6, 76.8),
-    (89.3, 90.0),
-)
-# Eyes-closed alpha block (SOURCES.md): must not be flagged.
-ALPHA = (28.0, 76.0)
+# Hand-annotated segments, shared with tests/dsp/test_artifacts_real.py.
+SEGMENTS_FILE = Path(__file__).with_name("artifact_segments.toml")
+SEGMENTS = tomllib.loads(SEGMENTS_FILE.read_text(encoding="utf-8"))
 
-# PhysioNet S001R01 (eyes open): blinks, positive peaks of 190-560 µV on Fp1/Fpz/Fp2 (0.5-15
-# Hz), small at F7/F8 and absent at Oz; one double blink at 24.3/24.6 s.
-R01_BLINKS = (
-    (9.4, 10.0),
-    (14.0, 14.45),
-    (17.1, 17.5),
-    (24.1, 24.8),
-    (37.5, 37.9),
-    (37.95, 38.35),
-    (39.0, 39.5),
-    (40.5, 41.1),
-    (43.85, 44.2),
-    (48.9, 49.3),
-    (55.55, 55.95),
-)
-# Not scored: a movement seen on every channel, occipital ones included; the end of the
-# file after the run's last annotation (60.2 s), where the samples stop changing.
-R01_OTHER = ((24.8, 25.7), (60.2, 61.0))
+
+def _segments(recording: str, key: str) -> tuple[tuple[float, float], ...]:
+    return tuple((float(a), float(b)) for a, b in SEGMENTS[recording][key])
+
+
+BLINKS = _segments("openbci", "blinks")
+JAW_CLENCHES = _segments("openbci", "jaw_clenches")
+OTHER = _segments("openbci", "other")
+ALPHA = tuple(float(x) for x in SEGMENTS["openbci"]["alpha"])
+R01_BLINKS = _segments("physionet_r01", "blinks")
+R01_OTHER = _segments("physionet_r01", "other")
 
 
 @dataclass
