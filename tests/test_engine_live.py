@@ -128,7 +128,8 @@ def test_waits_for_start_then_runs_stalls_hold_and_stop_ends(live):
     assert result["reason"] == "stopped"
     wait_for(lambda: poll() or any(e["event"] == "session_end" and e["reason"] == "stopped"
                                    for e in markers), 5, "session_end marker")
-    assert controls()[-1]["end"] is True
+    end = wait_for(lambda: [m for m in controls() if m["end"]], 5, "the end message")
+    assert end[-1]["phase"] == "end"
 
 
 def test_gentle_exit_tells_the_scene_then_ends_the_session(live):
@@ -152,4 +153,5 @@ def test_gentle_exit_tells_the_scene_then_ends_the_session(live):
     wait_for(lambda: poll() or any(e["event"] == "session_end" and e["reason"] == "gentle_exit"
                                    for e in markers), 5, "session_end marker")
     assert any(e["event"] == "gentle_exit" and e["duration"] == 2.0 for e in markers)
-    assert controls()[-1]["end"] is True
+    end = wait_for(lambda: [m for m in controls() if m["end"]], 5, "the end message")
+    assert end[-1]["gentle_exit"] == {"duration": 2.0}
