@@ -14,10 +14,11 @@ import signal
 from dataclasses import dataclass
 
 from . import bus
-from .dsp.features import FeatureExtractor, FeatureFrame
+from .dsp.features import FeatureFrame
 from .errors import NeuroadaptError
 from .lsl import STREAM_CONTROL, STREAM_FEATURES, STREAM_MARKERS, make_stream_info
-from .protocol import Control, LoadedProtocol, Marker, ProtocolEngine
+from .pipeline import Pipeline
+from .protocol import Control, LoadedProtocol, Marker
 from .sources.base import Source
 
 CONTROL_EXTRA = ("feedback", "hold", "phase_index")
@@ -76,11 +77,11 @@ class LiveEngine:
                  autostart: bool = False, stream_name: str = "stream") -> None:
         self.loaded = loaded
         self.source = source
-        self.extractor = FeatureExtractor(loaded.protocol, source.sfreq, source.ch_names,
-                                          stream_name,
-                                          ch_types=getattr(source, "ch_types", None))
-        self.protocol = ProtocolEngine(loaded)
-        self.autostart = autostart
+        self.pipeline = Pipeline(loaded, source.sfreq, source.ch_names, stream_name,
+                                 ch_types=getattr(source, "ch_types", None),
+                                 autostart=autostart)
+        self.extractor = self.pipeline.extractor
+        self.protocol = self.pipeline.protocol
         self.stream_name = stream_name
         self.pub = bus.Publisher(pub_address)
         try:
@@ -95,8 +96,6 @@ class LiveEngine:
         self._stop_reason: str | None = None
         self._gentle_exit: dict | None = None
         self._exit_deadline: float | None = None
-        self._start_requested = False
-        self._last_t: float | None = None
         self._last_control: dict | None = None
         self._stream_state = "waiting"
         self._next_status = 0.0
@@ -107,9 +106,10 @@ class LiveEngine:
         if cmd == "ping":
             return {"started": self.protocol.t0 is not None, "stream": self._stream_state}
         if cmd == "start":
-            if self.protocol.t0 is not None or self._start_requested:
-                raise NeuroadaptError("the session has already started")
-            self._start_requested = True
+            try:
+                self.pipeline.request_start()
+            except RuntimeError as exc:
+                raise NeuroadaptError(str(exc)) from None
             return {}
         if cmd == "stop":
             self._stop_reason = "stopped"
@@ -218,32 +218,14 @@ class LiveEngine:
         elif state == "ok" and previous == "stalled":
             self._send_markers([Marker(now, "stream_resumed", {"stream": self.stream_name})])
 
-    def _process(self, frames: list[FeatureFrame]) -> None:
-        for frame in frames:
-            self._last_t = frame.t
-            if frame.quality:
-                self._send_markers([
-                    Marker(c.t, "quality", {"channel": c.channel, "level": c.level,
-                                            "reason": c.reason, "previous": c.previous})
-                    for c in frame.quality])
-            if self.protocol.t0 is None:
-                if self._start_requested or self.autostart:
-                    self.protocol.start(frame.t)
-                else:
-                    self._publish_waiting(frame)
-                    continue
-            if self.protocol.finished:
-                return
-            # Dropouts always hold; which artifact detectors hold is the protocol's
-            # artifact policy, applied by the protocol engine.
-            ctl = self.protocol.step(frame.values, frame.t, valid=frame.finite,
-                                     reason=frame.reason, artifacts=frame.flags,
-                                     spectrum=frame.spectrum)
-            if self.protocol.iaf != self.extractor.iaf:  # measured in the baseline
-                self.extractor.set_iaf(self.protocol.iaf)
-            self._send_markers(self.protocol.pop_markers())
-            self._publish(ctl, frame.reason)
-            if ctl.end:
+    def _process(self, data, ts) -> None:
+        for step in self.pipeline.push(data, ts):
+            self._send_markers(step.markers)
+            if step.control is None:
+                self._publish_waiting(step.frame)
+                continue
+            self._publish(step.control, step.frame.reason)
+            if step.control.end:
                 self.end_reason = "completed"
                 return
 
@@ -266,7 +248,7 @@ class LiveEngine:
             self.commands.poll(self._handle, timeout=0.004)
             data, ts = self.source.pull()
             if len(ts):
-                self._process(self.extractor.push(data, ts))
+                self._process(data, ts)
             self._check_stream()
             now = self._now()
             if now >= self._next_status:
@@ -283,7 +265,7 @@ class LiveEngine:
         return self.end_reason
 
     def _finish(self, reason: str) -> None:
-        t = self._last_t if self._last_t is not None else self._now()
+        t = self.pipeline.last_t if self.pipeline.last_t is not None else self._now()
         self._send_markers([*self.protocol.pop_markers(),
                             Marker(t, "session_end", {"reason": reason})])
         end = {**(self._last_control or {"params": dict(self.loaded.initial)}),
