@@ -22,6 +22,7 @@ demo: $(VENV)/.installed
 	$(BIN)/neuroadapt demo
 
 test: $(VENV)/.installed-test
+	@sh tools/test-browser.sh
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
