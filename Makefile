@@ -33,6 +33,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python tools/bench/latency.py
 	$(BIN)/python tools/bench/features.py
 	$(BIN)/python tools/bench/artifacts.py
+	$(BIN)/python tools/bench/replay.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

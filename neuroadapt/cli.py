@@ -139,6 +139,49 @@ def add_engine(sub) -> None:
 
 
 # -- demo and run -----------------------------------------------------------------------
+CONSOLE_TOKEN_ENV = "NEUROADAPT_CONSOLE_TOKEN"
+
+
+def _console_options(args: argparse.Namespace) -> dict:
+    """Console fields of the session plan, checked: beyond loopback only with a token."""
+    import ipaddress
+
+    host = args.console_host
+    token = args.console_token or os.environ.get(CONSOLE_TOKEN_ENV) or None
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if args.console and not loopback and not token:
+        raise ConfigError(f"--console-host {host}: a console reachable beyond this machine "
+                          f"needs a token (--console-token or {CONSOLE_TOKEN_ENV})")
+    if not 0 <= args.console_port <= 65535:
+        raise ConfigError(f"--console-port {args.console_port}: use 0 (any free port) to 65535")
+    if args.linger < 0:
+        raise ConfigError(f"--linger {args.linger:g}: must be 0 or more seconds")
+    return {"console": args.console, "console_host": host, "console_port": args.console_port,
+            "console_token": token, "linger": args.linger if args.console else 0.0,
+            "vr": args.vr}
+
+
+def _add_session_options(p: argparse.ArgumentParser, *, linger: float) -> None:
+    p.add_argument("--console", action=argparse.BooleanOptionalAction, default=True,
+                   help="start the therapist's console and print its address (default: on)")
+    p.add_argument("--console-host", default="127.0.0.1",
+                   help="address the console listens on (default 127.0.0.1; any other needs "
+                        f"--console-token or {CONSOLE_TOKEN_ENV})")
+    p.add_argument("--console-port", type=int, default=0,
+                   help="console port (default 0: any free port)")
+    p.add_argument("--console-token", help="access token for a console beyond this machine "
+                                           f"(better: the environment variable "
+                                           f"{CONSOLE_TOKEN_ENV})")
+    p.add_argument("--linger", type=float, default=linger, metavar="S",
+                   help=f"keep the console up S seconds after the report to show the summary "
+                        f"(default {linger:g}; Ctrl-C ends it early)")
+    p.add_argument("--vr", action="store_true",
+                   help="show the scene in the VR headset (OpenXR; needs neuroadapt[vr])")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import demo_plan
     from .supervisor import SessionSupervisor
@@ -148,13 +191,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     headless = args.headless or not _has_display()
     plan, script = demo_plan(duration=args.duration, headless=headless, out=args.out,
                              protocol=args.protocol, seed=args.seed, subject=args.subject,
-                             scene=args.scene)
+                             scene=args.scene, **_console_options(args))
     sup = SessionSupervisor(plan)
     script_path = sup.dir / "simulated_brain.toml"
     script_path.write_text(script, encoding="utf-8")
     plan.simulate += ["--script", str(script_path)]
+    output = "VR headset" if plan.vr else "offscreen" if headless else "window"
     print(f"neuroadapt demo: {plan.loaded.protocol.protocol.name} on a simulated headset, "
-          f"{args.duration:g} s, scene {plan.scene} ({'offscreen' if headless else 'window'})")
+          f"{args.duration:g} s, scene {plan.scene} ({output})")
     sup.run()
     return 0 if sup.record["ended"] == "completed" else 1
 
@@ -162,9 +206,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def add_demo(sub) -> None:
     p = sub.add_parser("demo", help="run a complete session on the built-in synthetic headset",
                        description="Run a complete session (baseline, then feedback) on the "
-                                   "built-in synthetic headset: simulator, engine, scene and "
-                                   "recorder as processes. Leaves a recorded session and its "
-                                   "report, and prints where.")
+                                   "built-in synthetic headset: simulator, engine, scene, "
+                                   "recorder and console as processes. The protocol starts "
+                                   "by itself after a short signal check. Leaves a recorded "
+                                   "session and its report, and prints where.")
     p.add_argument("--duration", type=float, default=90.0,
                    help="session length in seconds; the protocol's phases are scaled to it "
                         "(default 90)")
@@ -176,6 +221,7 @@ def add_demo(sub) -> None:
     p.add_argument("--scene", help="scene (default: the protocol's)")
     p.add_argument("--subject", default="demo", help="pseudonymous subject id (default demo)")
     p.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
+    _add_session_options(p, linger=0.0)
     p.set_defaults(func=cmd_demo)
 
 
@@ -192,10 +238,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not stream:
         raise ConfigError("run: give the headset's stream with --stream NAME (see "
                           "'neuroadapt streams'), --stream-type or --source-id")
+    console = _console_options(args)
     plan = SessionPlan(loaded=loaded, protocol_text=loaded.text, subject=args.subject,
                        out=args.out, scene=args.scene or loaded.protocol.protocol.scene,
                        headless=args.headless or not _has_display(), stream=stream,
-                       resolve_timeout=args.resolve_timeout)
+                       resolve_timeout=args.resolve_timeout,
+                       autostart=args.autostart or not args.console,
+                       console_required=True, **console)
     sup = SessionSupervisor(plan)
     sup.run()
     return 0 if sup.record["ended"] in ("completed", "stopped", "gentle exit") else 1
@@ -204,7 +253,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def add_run(sub) -> None:
     p = sub.add_parser("run", help="run a session with a real headset's LSL stream",
                        description="Run a session against a headset's LSL stream: engine, "
-                                   "scene and recorder as supervised processes.")
+                                   "scene, recorder and console as supervised processes. "
+                                   "After a signal check (per-channel quality, printed) the "
+                                   "therapist presses start in the console (or --autostart; "
+                                   "without a console the session starts by itself). A "
+                                   "scene that dies is restarted; a stalled stream holds "
+                                   "the scene until it returns.")
     p.add_argument("--protocol", required=True, help="protocol file or shipped name")
     p.add_argument("--subject", required=True, help="pseudonymous subject id (never a name)")
     p.add_argument("--stream", help="EEG stream name (see 'neuroadapt streams')")
@@ -216,10 +270,26 @@ def add_run(sub) -> None:
                    help="folder for sessions (default ./sessions)")
     p.add_argument("--resolve-timeout", type=float, default=10.0,
                    help="seconds to wait for the headset stream (default 10)")
+    p.add_argument("--autostart", action="store_true",
+                   help="start the protocol after the signal check, without waiting for the "
+                        "console's start")
+    _add_session_options(p, linger=120.0)
     p.set_defaults(func=cmd_run)
 
 
 # -- streams ----------------------------------------------------------------------------
+def looks_like_eeg(info) -> str:
+    """``yes`` (type EEG), ``maybe`` (regular numeric stream of 100 Hz or more), or ``no``."""
+    import pylsl
+
+    if info.type().strip().lower() == "eeg":
+        return "yes"
+    numeric = info.channel_format() not in (pylsl.cf_string, pylsl.cf_undefined)
+    if numeric and info.nominal_srate() >= 100 and not info.name().startswith("neuroadapt-"):
+        return "maybe"
+    return "no"
+
+
 def cmd_streams(args: argparse.Namespace) -> int:
     import pylsl
 
@@ -227,25 +297,34 @@ def cmd_streams(args: argparse.Namespace) -> int:
     if not infos:
         print(f"no LSL streams seen within {args.timeout:g} s")
         return 0
-    print(f"{'name':<28} {'type':<12} {'ch':>4} {'rate':>8}  source_id")
+    print(f"{'name':<28} {'type':<12} {'ch':>4} {'rate':>8}  {'EEG?':<5}  source_id")
     for i in sorted(infos, key=lambda i: (i.name(), i.source_id())):
         rate = f"{i.nominal_srate():g}" if i.nominal_srate() else "irreg."
-        print(f"{i.name():<28} {i.type():<12} {i.channel_count():>4} {rate:>8}  {i.source_id()}")
+        print(f"{i.name():<28} {i.type():<12} {i.channel_count():>4} {rate:>8}  "
+              f"{looks_like_eeg(i):<5}  {i.source_id()}")
     return 0
 
 
 def add_streams(sub) -> None:
-    p = sub.add_parser("streams", help="list the LSL streams this machine sees")
+    p = sub.add_parser("streams", help="list the LSL streams this machine sees",
+                       description="List the LSL streams this machine sees: name, type, "
+                                   "channels, rate, whether it looks like EEG (type EEG: yes; "
+                                   "a regular numeric stream of 100 Hz or more: maybe) and "
+                                   "source_id. Use the name with 'neuroadapt run --stream'.")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds to listen (default 2)")
     p.set_defaults(func=cmd_streams)
 
 
 # -- main -------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from .console import cli as console_cli
     from .protocol import cli as protocol_cli
+    from .record import export as record_export
     from .record import recorder
+    from .record import report as record_report
+    from .replay import cli as replay_cli
     from .scene import cli as scene_cli
-    from .sources import simulate
+    from .sources import play, simulate
 
     parser = argparse.ArgumentParser(
         prog="neuroadapt",
@@ -256,13 +335,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo(sub)
     add_run(sub)
     simulate.add_parser(sub)
+    play.add_parser(sub)
     add_engine(sub)
     scene_cli.add_parser(sub)
     recorder.add_parser(sub)
+    record_export.add_parser(sub)
+    record_report.add_parser(sub)
     add_validate(sub)
     protocol_cli.add_parsers(sub)
     add_info(sub)
+    replay_cli.add_parser(sub)
     add_streams(sub)
+    console_cli.add_parser(sub)
     return parser
 
 

@@ -13,10 +13,11 @@ from .paths import find_protocol
 from .protocol import LoadedProtocol, load_protocol
 from .supervisor import SessionPlan
 
-# Seconds from the simulator's start to the protocol's start (engine, scene and
-# recorder start-up), estimated generously so that no alpha step falls into the
-# baseline on a slow machine.
-STARTUP_ESTIMATE = 15.0
+# Seconds from the simulator's start to the protocol's start (engine, console,
+# scene and recorder start-up, then the signal check). The supervisor starts the
+# protocol no earlier than this, so the synthetic brain's script lines up with
+# the phases; only a start-up slower than this shifts the alpha steps earlier.
+STARTUP_ESTIMATE = 20.0
 
 
 def simulator_script(baseline_end: float, training: float) -> str:
@@ -38,8 +39,13 @@ def simulator_script(baseline_end: float, training: float) -> str:
 
 
 def demo_plan(*, duration: float, headless: bool, out: Path, protocol: str, seed: int,
-              subject: str, scene: str | None) -> tuple[SessionPlan, str]:
-    """Build the demo's session plan and its simulator script text."""
+              subject: str, scene: str | None, console: bool = False,
+              **options) -> tuple[SessionPlan, str]:
+    """Build the demo's session plan and its simulator script text.
+
+    ``options`` are further :class:`SessionPlan` fields (console host and port,
+    ``linger``, ``vr``).
+    """
     original = load_protocol(find_protocol(protocol))
     factor = duration / original.protocol.duration
     scaled = original.protocol.scaled(factor)
@@ -60,5 +66,6 @@ def demo_plan(*, duration: float, headless: bool, out: Path, protocol: str, seed
         scene=scene or scaled.protocol.scene, headless=headless, stream={},
         simulate=["--seed", str(seed), "--duration", f"{STARTUP_ESTIMATE + duration + 60:g}"],
         settings={"demo": True, "duration": duration, "time_scale": factor, "seed": seed},
+        autostart=True, console=console, start_after=STARTUP_ESTIMATE, **options,
     )
     return plan, script

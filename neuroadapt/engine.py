@@ -17,12 +17,19 @@ from . import bus
 from .dsp.features import FeatureFrame
 from .errors import NeuroadaptError
 from .lsl import STREAM_CONTROL, STREAM_FEATURES, STREAM_MARKERS, make_stream_info
-from .pipeline import Pipeline
+from .pipeline import COMMANDS as PIPELINE_COMMANDS
+from .pipeline import STALL_REASON, Pipeline
 from .protocol import Control, LoadedProtocol, Marker
 from .sources.base import Source
 
 CONTROL_EXTRA = ("feedback", "hold", "phase_index")
 GENTLE_EXIT_SECONDS = 60.0  # default time for the scene to ease to its neutral state
+#: Events the ``marker`` command may record: a therapist's note, or the supervisor
+#: saying it restarted the scene.
+MARKER_EVENTS = ("note", "scene_restarted")
+HOLD_REPEAT_SECONDS = 1.0  # while stalled, the hold is repeated (a restarted scene holds too)
+#: After a stall, samples older than this (s) are a backlog: held until the data is current.
+CATCH_UP_LAG = 0.5
 
 
 @dataclass
@@ -99,30 +106,66 @@ class LiveEngine:
         self._last_control: dict | None = None
         self._stream_state = "waiting"
         self._next_status = 0.0
+        self._next_hold = 0.0
+        self._last_ts: float | None = None  # newest sample time received
+        self._gap_from: float | None = None  # last sample before a stall, until caught up
+        self._gap_first = 0.0  # first sample after it
+        self._latency_ms: float | None = None
         self.end_reason: str | None = None
 
     # -- commands ------------------------------------------------------------------------
     def _handle(self, cmd: str, body: dict) -> dict:
+        source = str(body.get("source", "console"))[:40]
         if cmd == "ping":
-            return {"started": self.protocol.t0 is not None, "stream": self._stream_state}
+            return {"started": self.protocol.t0 is not None, "stream": self._stream_state,
+                    "paused": self.pipeline.paused}
+        self._next_status = 0.0  # the console sees the effect at once
         if cmd == "start":
             try:
                 self.pipeline.request_start()
             except RuntimeError as exc:
                 raise NeuroadaptError(str(exc)) from None
+            self._command_marker("start", source)
             return {}
         if cmd == "stop":
+            if self._stop_reason is None:
+                self._command_marker("stop", source)
             self._stop_reason = "stopped"
             return {}
         if cmd == "marker":
-            text = str(body.get("text", ""))[:1000]
-            self._send_markers([Marker(self._now(), "note", {"text": text})])
+            event = body.get("event", "note")
+            if event not in MARKER_EVENTS:
+                raise NeuroadaptError(f"marker event {event!r}: use one of "
+                                      f"{', '.join(MARKER_EVENTS)}")
+            data: dict = {"source": source}
+            if "text" in body or event == "note":
+                data["text"] = str(body.get("text", ""))[:1000]
+            if isinstance(body.get("restarts"), int):
+                data["restarts"] = body["restarts"]
+            self._send_markers([Marker(self._now(), event, data)])
             return {}
         if cmd == "gentle_exit":
-            return self._start_gentle_exit(body.get("duration", GENTLE_EXIT_SECONDS))
+            return self._start_gentle_exit(body.get("duration", GENTLE_EXIT_SECONDS), source)
+        if cmd in ("pause", "resume"):
+            if self._gentle_exit is not None:
+                raise NeuroadaptError(f"cannot {cmd}: a gentle exit is under way")
+            self.pipeline.command(cmd, source=source)
+            return {"paused": cmd == "pause"}
+        if cmd == "set":
+            unknown = sorted(set(body) - {"cmd", "source", "v", "t", "seq", "difficulty"})
+            if unknown or "difficulty" not in body:
+                raise NeuroadaptError(f"set: only 'difficulty' can be set (got "
+                                      f"{', '.join(unknown) or 'nothing'})")
+            value = self.pipeline.command("difficulty", value=body["difficulty"],
+                                          source=source)["value"]
+            return {"difficulty": value}
         raise NeuroadaptError(f"command {cmd!r} is not available in this engine version")
 
-    def _start_gentle_exit(self, duration) -> dict:
+    def _command_marker(self, cmd: str, source: str) -> None:
+        """Record a start or stop command (their effects have their own markers)."""
+        self._send_markers([Marker(self._now(), "command", {"cmd": cmd, "source": source})])
+
+    def _start_gentle_exit(self, duration, source: str = "console") -> dict:
         """Ease the scene to its neutral state over ``duration`` s, then end the session."""
         if self._gentle_exit is not None:
             raise NeuroadaptError("a gentle exit is already under way")
@@ -135,7 +178,8 @@ class LiveEngine:
         now = self._now()
         self._gentle_exit = {"duration": duration}
         self._exit_deadline = now + duration
-        self._send_markers([Marker(now, "gentle_exit", {"duration": duration})])
+        self._send_markers([Marker(now, "gentle_exit", {"duration": duration,
+                                                        "source": source})])
         if self._last_control is not None:  # tell the scene at once, not at the next window
             self._last_control = {**self._last_control, "gentle_exit": self._gentle_exit}
             self.pub.publish("control", self._last_control)
@@ -166,7 +210,9 @@ class LiveEngine:
             msg["gentle_exit"] = self._gentle_exit
         msg["artifacts"] = artifacts or None
         self._last_control = msg
-        self.pub.publish("control", msg)
+        now = self._now()
+        self.pub.publish("control", msg, t=now)
+        self._latency_ms = round((now - ctl.t) * 1000.0, 1)
 
     def _publish_waiting(self, frame: FeatureFrame) -> None:
         """Before start: stream features, keep the scene at its starting state."""
@@ -179,23 +225,56 @@ class LiveEngine:
             "features": {k: bus.finite_or_none(v) for k, v in frame.values.items()},
             "normalised": {}, "artifacts": frame.reason or None,
             "reward": False, "reward_rule": False, "sham": False,
+            "paused": False, "hold_reason": None,
         }
         self._last_control = msg
-        self.pub.publish("control", msg)
+        now = self._now()
+        self.pub.publish("control", msg, t=now)
+        self._latency_ms = round((now - frame.t) * 1000.0, 1)
 
     def _publish_status(self, now: float) -> None:
+        self.pub.publish("status", self.status(now), t=now)
+
+    def status(self, now: float) -> dict:
+        """The ``status`` message (see docs/DESIGN.md): stream, phase, reward, quality."""
         last = getattr(self.source, "last_sample_time", None)
-        self.pub.publish("status", {
+        proto = self.protocol
+        started = proto.t0 is not None
+        t = self.pipeline.last_t if self.pipeline.last_t is not None else now
+        progress = proto.progress(t)
+        if not started:
+            progress["phase"] = "waiting"
+        ctl = self._last_control or {}
+        features, normalised = ctl.get("features") or {}, ctl.get("normalised") or {}
+        feedback: dict[str, float | None] = {}
+        thresholds: dict[str, float | None] = {}
+        for j, c in enumerate(proto.conditions):
+            key = c.feature if c.feature not in feedback else f"{c.feature}#{j + 1}"
+            value = (normalised if c.scale == "normalised" else features).get(c.feature)
+            feedback[key] = value if started else None
+            thresholds[key] = bus.finite_or_none(proto.thresholds[j])
+        rate = proto.reward_rate
+        difficulty = proto.difficulty
+        return {
             "stream": {
                 "name": self.stream_name, "state": self._stream_state,
                 "sfreq": self.source.sfreq, "n_channels": len(self.source.ch_names),
                 "received": self.extractor.n_received,
                 "last_sample_age": None if last is None else round(now - last, 3),
             },
-            "phase": None if self._last_control is None else self._last_control["phase"],
-            "started": self.protocol.t0 is not None,
+            "started": started,
+            **progress,
+            "paused": self.pipeline.paused,
+            "gentle_exit": self._gentle_exit,
+            "feedback": feedback,
+            "thresholds": thresholds,
+            "reward": bool(ctl.get("reward", False)),
+            "reward_rate": None if rate is None else round(rate, 4),
+            "difficulty": {"value": None if difficulty is None else round(difficulty, 4),
+                           "adjustable": proto.adjustable},
+            "latency_ms": self._latency_ms,
             "quality": self._quality(),
-        })
+        }
 
     def _quality(self) -> dict[str, dict[str, str]]:
         """Per-channel traffic light for the console: level and reason."""
@@ -205,22 +284,57 @@ class LiveEngine:
         return {ch: {"level": q.level, "reason": q.reason} for ch, q in quality.levels.items()}
 
     # -- the loop ------------------------------------------------------------------------
-    def _check_stream(self) -> None:
+    def _check_stream(self, now: float) -> None:
         state = getattr(self.source, "state", "ok")
-        if state == self._stream_state:
+        if state != self._stream_state:
+            previous, self._stream_state = self._stream_state, state
+            if state == "stalled":
+                last = getattr(self.source, "last_timestamp", None) or self._last_ts
+                self._send_markers([Marker(now, "stream_stalled", {
+                    "stream": self.stream_name,
+                    "last_sample": None if last is None else round(last, 6)})])
+                self._next_hold = 0.0
+            elif state == "ok" and previous == "stalled":  # came back without data (rare)
+                self._send_markers([Marker(now, "stream_resumed",
+                                           {"stream": self.stream_name})])
+        if self._stream_state == "stalled" and now >= self._next_hold:
+            # Hold the scene where it is, repeatedly, so a scene (re)started during
+            # the stall holds too; the LSL control stream stays on the data clock.
+            base = self._last_control or {"params": dict(self.loaded.initial),
+                                          "phase": "waiting", "feedback": False}
+            self.pub.publish("control", {**base, "hold": True, "hold_reason": STALL_REASON,
+                                         "end": False}, t=now)
+            self._next_hold = now + HOLD_REPEAT_SECONDS
+
+    def _after_stall(self, ts) -> None:
+        """Samples after a stall: hold the windows they complete until the data is current.
+
+        A headset that comes back may deliver its backlog (late samples) in
+        several chunks; every window up to the first sample that is current
+        again (less than ``CATCH_UP_LAG`` old) is held, and the gap is then
+        marked once with its extent, so an offline replay holds the same windows.
+        """
+        if self._stream_state == "stalled":
+            self._gap_from = self._last_ts if self._last_ts is not None else float(ts[0])
+            self._gap_first = float(ts[0])
+            self._stream_state = "ok"
+            self._next_status = 0.0
+        if self._gap_from is None:
             return
-        previous, self._stream_state = self._stream_state, state
+        t_to = float(ts[-1])
+        self.pipeline.hold_interval(self._gap_from, t_to, STALL_REASON)
         now = self._now()
-        if state == "stalled":
-            self._send_markers([Marker(now, "stream_stalled", {"stream": self.stream_name})])
-            if self._last_control is not None:  # hold the scene where it is
-                self.pub.publish("control", {**self._last_control, "hold": True})
-        elif state == "ok" and previous == "stalled":
-            self._send_markers([Marker(now, "stream_resumed", {"stream": self.stream_name})])
+        if now - t_to <= CATCH_UP_LAG:
+            self._send_markers([Marker(now, "stream_resumed", {
+                "stream": self.stream_name, "gap": [round(self._gap_from, 6), round(t_to, 6)],
+                "late": round(max(0.0, t_to - self._gap_first), 3)})])
+            self._gap_from = None
 
     def _process(self, data, ts) -> None:
         for step in self.pipeline.push(data, ts):
             self._send_markers(step.markers)
+            if any(m.event in PIPELINE_COMMANDS for m in step.markers):
+                self._next_status = 0.0  # show the applied command at once
             if step.control is None:
                 self._publish_waiting(step.frame)
                 continue
@@ -248,9 +362,11 @@ class LiveEngine:
             self.commands.poll(self._handle, timeout=0.004)
             data, ts = self.source.pull()
             if len(ts):
+                self._after_stall(ts)
                 self._process(data, ts)
-            self._check_stream()
+                self._last_ts = float(ts[-1])
             now = self._now()
+            self._check_stream(now)
             if now >= self._next_status:
                 self._publish_status(now)
                 self._next_status = now + 1.0

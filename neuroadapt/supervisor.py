@@ -8,18 +8,30 @@ checked before the next one starts:
 3. the scene, subscribed to the engine's control messages;
 4. the recorder (LabRecorder), collecting every stream of the session;
 
-then the protocol starts, so the recording holds the whole session. At the end
-(or on Ctrl-C) the engine ends the protocol, the scene and the recorder are
-stopped in that order so the recording keeps every marker, and
-``session.json`` says how the session ended.
+5. the console (``neuroadapt console``), whose address is printed;
+
+then a signal check (per-channel quality, at least a few seconds of recorded
+EEG) and the protocol starts: at once for the demo or with ``--autostart``,
+else when the therapist presses start in the console. At the end (or on
+Ctrl-C) the engine ends the protocol, the scene and the recorder are stopped
+in that order so the recording keeps every marker, and ``session.json`` says
+how the session ended.
+
+During the session a scene that dies is restarted (a few times at most) and
+the restart is marked in the recording; an engine that dies ends the session
+as ``crashed`` with the recording finished cleanly.
 
 Children run in their own process groups: a Ctrl-C in the terminal reaches
-the supervisor only, which then shuts the others down in order.
+the supervisor only, which then shuts the others down in order. They also
+die with the supervisor (Linux ``PR_SET_PDEATHSIG``): should it be killed,
+each gets SIGTERM, and the recorder then finishes the XDF file.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -32,6 +44,30 @@ from .errors import NeuroadaptError, RecorderError, StreamNotFoundError
 from .lsl import STREAM_CONTROL, STREAM_FEATURES, STREAM_MARKERS, STREAM_SCENE, bus_endpoints
 from .protocol import LoadedProtocol
 from .record import session as sess
+
+#: How often the scene may be restarted in one session before it is given up.
+MAX_SCENE_RESTARTS = 5
+#: Seconds of recorded EEG before the protocol starts (the signal check); an
+#: offline replay of the recording then has filters settled as the live engine had.
+SIGNAL_CHECK_SECONDS = 5.0
+CONSOLE_TOKEN_ENV = "NEUROADAPT_CONSOLE_TOKEN"
+_PR_SET_PDEATHSIG = 1
+_CONSOLE_LINE = re.compile(r"^console: (\S+)", re.MULTILINE)
+
+
+def _die_with_parent(parent: int):
+    """A ``preexec_fn`` that asks Linux to SIGTERM the child when ``parent`` dies."""
+
+    def preexec() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec if sys.platform.startswith("linux") else None
 
 
 @dataclass
@@ -77,6 +113,29 @@ class SessionPlan:
         Arguments for ``neuroadapt simulate`` (the demo's synthetic headset).
     settings : dict
         Extra settings to record in ``session.json``.
+    resolve_timeout : float
+        Seconds to wait for the headset stream.
+    autostart : bool
+        Start the protocol after the signal check; else wait for the
+        therapist's start in the console (needs ``console``).
+    console : bool
+        Start ``neuroadapt console`` and print its address.
+    console_host, console_port : str, int
+        Where the console listens (port 0: any free one).
+    console_token : str, optional
+        Access token, required by the console beyond loopback; given to it in
+        the environment, never on its command line.
+    console_required : bool
+        A console that does not start fails the session (else: a warning).
+    vr : bool
+        Show the scene in the VR headset (``--output vr``).
+    linger : float
+        Seconds the console stays up after the report, to show the summary.
+    check_seconds : float
+        Seconds of recorded EEG before the protocol may start.
+    start_after : float, optional
+        Start no earlier than this many seconds after the simulator started
+        (the demo's synthetic brain follows a script on that clock).
     """
 
     loaded: LoadedProtocol
@@ -89,6 +148,16 @@ class SessionPlan:
     simulate: list[str] | None = None
     settings: dict = field(default_factory=dict)
     resolve_timeout: float = 10.0
+    autostart: bool = True
+    console: bool = False
+    console_host: str = "127.0.0.1"
+    console_port: int = 0
+    console_token: str | None = None
+    console_required: bool = False
+    vr: bool = False
+    linger: float = 0.0
+    check_seconds: float = SIGNAL_CHECK_SECONDS
+    start_after: float | None = None
 
 
 class SessionSupervisor:
@@ -114,18 +183,31 @@ class SessionSupervisor:
                       **plan.settings})
         self._save()
         self._interrupted = False
+        self._lock = None
+        lock_cls = getattr(sess, "SessionLock", None)
+        if lock_cls is not None:  # tells other commands this session is live
+            self._lock = lock_cls(self.dir).acquire()
+        self._t_sim: float | None = None
+        self._t_recording: float | None = None
+        self.console_url: str | None = None
+        self.scene_restarts = 0
+        self._restarted_scene = False
+        self._scene_args: list[str] = []
 
     # -- processes -----------------------------------------------------------------------
     def _save(self) -> None:
         sess.write_json_atomic(self.dir / "session.json", self.record)
 
-    def spawn(self, name: str, args: list[str]) -> Child:
-        log = self.logs / f"{name}.log"
+    def spawn(self, name: str, args: list[str], *, log_name: str | None = None,
+              env: dict[str, str] | None = None) -> Child:
+        """Start ``python -m neuroadapt ARGS`` in its own session, dying with us."""
+        log = self.logs / f"{log_name or name}.log"
         fh = open(log, "w", encoding="utf-8")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         proc = subprocess.Popen([sys.executable, "-m", "neuroadapt", *args], stdout=fh,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True)
+                                env=env, start_new_session=True,
+                                preexec_fn=_die_with_parent(os.getpid()))
         fh.close()
         child = Child(name, proc, log)
         self.children[name] = child
@@ -182,33 +264,54 @@ class SessionSupervisor:
         old_term = signal.signal(signal.SIGTERM, self._on_interrupt)
         ended = "crashed"
         try:
-            ended = self._run()
-        except KeyboardInterrupt:
-            ended = "stopped"
-        except NeuroadaptError:
-            ended = "failed"
-            raise
+            try:
+                ended = self._run()
+            except KeyboardInterrupt:
+                ended = "stopped"
+            except NeuroadaptError:
+                ended = "failed"
+                raise
+            finally:
+                self._shutdown()
+                self.record["end"] = sess.now_iso()
+                self.record["ended"] = ended
+                self._save()
+                if self._lock is not None:
+                    self._lock.release()
+            self._report()
+            self.echo(f"session ({ended}): {self.dir}")
+            self._linger()
         finally:
+            self.stop_child("console")
             signal.signal(signal.SIGINT, old)
             signal.signal(signal.SIGTERM, old_term)
-            self._shutdown()
-            self.record["end"] = sess.now_iso()
-            self.record["ended"] = ended
-            self._save()
-        xdf = self.dir / "session.xdf"
-        if xdf.exists():
-            try:
-                from .record.report import write_report
-
-                report = write_report(self.dir)
-                self.echo(f"report: {report}")
-            except Exception as exc:  # the recording is safe; a report can be made later
-                self.echo(f"report could not be written ({type(exc).__name__}: {exc})")
-        self.echo(f"session ({ended}): {self.dir}")
         return self.dir
 
+    def _report(self) -> None:
+        if not (self.dir / "session.xdf").exists():
+            return
+        try:
+            from .record.report import write_report
+
+            report = write_report(self.dir)
+            self.echo(f"report: {report}")
+        except Exception as exc:  # the recording is safe; a report can be made later
+            self.echo(f"report could not be written ({type(exc).__name__}: {exc})")
+
+    def _linger(self) -> None:
+        """Keep the console up a while so the therapist sees the summary."""
+        console = self.children.get("console")
+        if console is None or not console.alive() or self.plan.linger <= 0:
+            return
+        self._interrupted = False
+        self.echo(f"the console shows the summary for {self.plan.linger:g} s "
+                  f"(Ctrl-C ends it now): {self.console_url}")
+        deadline = time.monotonic() + self.plan.linger
+        while time.monotonic() < deadline and console.alive() and not self._interrupted:
+            time.sleep(0.2)
+
     def _on_interrupt(self, signum, frame) -> None:
-        if not self._interrupted:
+        if not self._interrupted and self.record.get("ended") == "running":
             self.echo("\nstopping the session (the recording is kept)...")
         self._interrupted = True
 
@@ -218,6 +321,7 @@ class SessionSupervisor:
         stream = dict(plan.stream)
         if plan.simulate is not None:
             sim_id = f"{sid}/eeg"
+            self._t_sim = time.monotonic()
             sim = self.spawn("simulate", ["simulate", *plan.simulate, "--source-id", sim_id])
             self._resolve(sim, sim_id, plan.resolve_timeout)
             stream = {"source_id": sim_id}
@@ -234,13 +338,18 @@ class SessionSupervisor:
         info = self._resolve(engine, f"{sid}/features", plan.resolve_timeout + 10)
         endpoints = bus_endpoints(info)
         self.echo(f"engine: control on {endpoints['pub']}")
-        scene_args = ["scene", plan.scene, "--control", endpoints["pub"],
-                      "--source-id", f"{sid}/scene"]
-        if plan.headless:
-            scene_args.append("--headless")
-        scene = self.spawn("scene", scene_args)
+        if plan.console:
+            self._start_console(endpoints)
+        self._scene_args = ["scene", plan.scene, "--control", endpoints["pub"],
+                            "--source-id", f"{sid}/scene"]
+        if plan.vr:
+            self._scene_args += ["--output", "vr"]
+        elif plan.headless:
+            self._scene_args.append("--headless")
+        scene = self.spawn("scene", self._scene_args)
         self._resolve(scene, f"{sid}/scene", 60.0)
-        self.echo(f"scene: {plan.scene} ({'offscreen' if plan.headless else 'window'})")
+        output = "VR headset" if plan.vr else "offscreen" if plan.headless else "window"
+        self.echo(f"scene: {plan.scene} ({output})")
         eeg_query = ",".join(f"{k}={v}" for k, v in stream.items())
         rec_args = ["record", str(self.dir / "session.xdf"), "--stream", eeg_query]
         for name in (STREAM_FEATURES, STREAM_CONTROL, STREAM_MARKERS):
@@ -248,64 +357,189 @@ class SessionSupervisor:
         rec_args += ["--stream", f"name={STREAM_SCENE},source_id={sid}/scene"]
         recorder = self.spawn("recorder", rec_args)
         self._log_has(recorder, "recording started: ", 30.0)
-        self.record["streams"] = [eeg_query, *rec_args[4::2]]
+        self._t_recording = time.monotonic()
+        self.record["streams"] = rec_args[3::2]
         self._save()
         self.echo(f"recording: {self.dir / 'session.xdf'}")
         return self._drive(endpoints)
 
-    def _drive(self, endpoints: dict[str, str]) -> str:
-        """Start the protocol and follow it until it ends."""
-        total = self.plan.loaded.protocol.duration
-        sub = bus.Subscriber(endpoints["pub"], ["control"])
-        client = bus.CommandClient(endpoints["commands"])
+    def _start_console(self, endpoints: dict[str, str]) -> None:
+        """Start the therapist's console and print its address once it listens."""
+        plan = self.plan
+        args = ["console", "--pub", endpoints["pub"], "--commands", endpoints["commands"],
+                "--session", str(self.dir), "--host", plan.console_host,
+                "--port", str(plan.console_port),
+                "--scene-source-id", f"{self.session_id}/scene"]
+        env = {CONSOLE_TOKEN_ENV: plan.console_token} if plan.console_token else None
+        console = self.spawn("console", args, env=env)
         try:
-            client.request("start", timeout=10.0)
-            self.echo(f"session started: {self.plan.loaded.protocol.protocol.name}, "
-                      f"{total:g} s")
-            engine = self.children["engine"]
+            match = self._wait(console, "its address",
+                               lambda: _CONSOLE_LINE.search(console.log.read_text(
+                                   errors="replace")), 30.0)
+        except NeuroadaptError as exc:
+            self.stop_child("console")
+            if plan.console_required:
+                raise NeuroadaptError(f"the console did not start ({exc}); use --no-console "
+                                      "to run without it") from None
+            self.echo(f"console: not available ({exc})")
+            del self.children["console"]
+            return
+        self.console_url = match.group(1)
+        self.echo(f"console: {self.console_url}")
+        if plan.console_token:
+            sep = "&" if "?" in self.console_url else "?"
+            self.echo(f"open once with the token: {self.console_url}{sep}token="
+                      f"{plan.console_token}")
+
+    # -- signal check and start -------------------------------------------------------------
+    def _signal_check(self, sub: bus.Subscriber) -> dict | None:
+        """Wait for the engine's channel quality and enough recorded EEG; print it."""
+        plan = self.plan
+        engine = self.children["engine"]
+        assert self._t_recording is not None
+        ready_at = self._t_recording + plan.check_seconds
+        if plan.start_after is not None and self._t_sim is not None:
+            ready_at = max(ready_at, self._t_sim + plan.start_after)
+        deadline = ready_at + 30.0
+        status = None
+        while time.monotonic() < deadline:
+            if self._interrupted:
+                raise KeyboardInterrupt
+            self._check_children(ended=False)
+            if not engine.alive():
+                return None
+            msg = sub.recv(0.2)
+            if msg is not None and msg[0] == "status":
+                status = msg[1]
+                if status.get("started"):  # started from the console already
+                    return status
+            if status and status.get("quality") and time.monotonic() >= ready_at:
+                break
+        if status is None or not status.get("quality"):
+            raise NeuroadaptError("signal check: the engine reports no channel quality "
+                                  "(is the headset streaming?)")
+        self.echo("signal check: " + quality_line(status["quality"]))
+        return status
+
+    def _wait_for_start(self, sub: bus.Subscriber, client: bus.CommandClient) -> bool:
+        """Start now, or wait for the therapist's start; False if the engine died first."""
+        status = self._signal_check(sub)
+        if status is None:
+            return False
+        if status.get("started"):
+            return True
+        if self.plan.autostart:
+            client.request("start", timeout=10.0, source="supervisor")
+            return True
+        self.echo(f"waiting for start in the console: {self.console_url} (Ctrl-C to stop)")
+        engine = self.children["engine"]
+        last_quality = quality_line(status["quality"])
+        next_line = time.monotonic() + 30.0
+        while engine.alive():
+            if self._interrupted:
+                raise KeyboardInterrupt
+            self._check_children(ended=False)
+            msg = sub.recv(0.5)
+            if msg is None or msg[0] != "status":
+                continue
+            if msg[1].get("started"):
+                return True
+            line = quality_line(msg[1].get("quality") or {})
+            if line != last_quality or time.monotonic() >= next_line:
+                self.echo("signal: " + line)
+                last_quality, next_line = line, time.monotonic() + 30.0
+        return False
+
+    # -- following the session --------------------------------------------------------------
+    def _check_children(self, ended: bool) -> None:
+        """Restart a dead scene (during the session); a dead recorder ends the session."""
+        recorder = self.children.get("recorder")
+        if recorder is not None and not recorder.alive():
+            raise NeuroadaptError(f"recorder exited during the session: {recorder.tail()}")
+        scene = self.children.get("scene")
+        if ended or scene is None or scene.alive():
+            return
+        if self.scene_restarts >= MAX_SCENE_RESTARTS:
+            raise NeuroadaptError(f"the scene died {self.scene_restarts + 1} times; giving "
+                                  f"up (log: {scene.log}): {scene.tail()}")
+        self.scene_restarts += 1
+        code = scene.proc.returncode
+        self.spawn("scene", [*self._scene_args, "--join"],
+                   log_name=f"scene.restart{self.scene_restarts}")
+        self.echo(f"scene exited (code {code}); restarted "
+                  f"({self.scene_restarts}/{MAX_SCENE_RESTARTS})")
+        self._restarted_scene = True
+
+    def _mark_restart(self, client: bus.CommandClient) -> None:
+        if not self._restarted_scene:
+            return
+        self._restarted_scene = False
+        try:
+            client.request("marker", timeout=5.0, event="scene_restarted",
+                           restarts=self.scene_restarts, source="supervisor",
+                           text=f"scene process restarted ({self.scene_restarts})")
+        except bus.BusError as exc:
+            self.echo(f"could not mark the scene restart ({exc})")
+
+    def _drive(self, endpoints: dict[str, str]) -> str:
+        """Check the signal, start the protocol and follow it until it ends."""
+        total = self.plan.loaded.protocol.duration
+        sub = bus.Subscriber(endpoints["pub"], ["control", "status"])
+        client = bus.CommandClient(endpoints["commands"])
+        engine = self.children["engine"]
+        try:
+            if self._wait_for_start(sub, client):
+                self.echo(f"session started: {self.plan.loaded.protocol.protocol.name}, "
+                          f"{total:g} s")
             t_start: float | None = None
             next_line = 0.0
             stop_sent = False
             ended = False
+            was_held = False
             while engine.alive():
                 if self._interrupted and not stop_sent:
                     try:
-                        client.request("stop", timeout=5.0)
+                        client.request("stop", timeout=5.0, source="supervisor")
                     except bus.BusError:
                         self.stop_child("engine")
                     stop_sent = True
                 msg = sub.recv(0.5)
                 # After the end message the scene closes by itself; before it, a
-                # missing scene or recorder ends the session.
-                for name in ("scene", "recorder") if not ended else ("recorder",):
-                    child = self.children[name]
-                    if not child.alive():
-                        raise NeuroadaptError(f"{name} exited during the session: "
-                                              f"{child.tail()}")
-                if msg is None or msg[1].get("phase") in (None, "waiting"):
+                # dead scene is restarted and a dead recorder ends the session.
+                self._check_children(ended)
+                self._mark_restart(client)
+                if msg is None or msg[0] != "control" or msg[1].get("phase") in (None,
+                                                                                 "waiting"):
                     continue
                 ctl = msg[1]
                 # After the end or a gentle exit the scene may close by itself.
                 ended = ended or bool(ctl.get("end") or ctl.get("gentle_exit"))
-                if t_start is None:
+                if t_start is None and "phase_elapsed" in ctl:
                     t_start = ctl["t_sample"] - ctl.get("phase_elapsed", 0.0)
+                held = ctl.get("hold_reason") in ("stream stalled", "paused")
                 now = time.monotonic()
-                if now >= next_line or ctl.get("end"):
+                if (now >= next_line or ctl.get("end") or held != was_held) and t_start:
                     elapsed = ctl["t_sample"] - t_start
                     params = " ".join(f"{k}={v:.2f}" for k, v in ctl["params"].items()
                                       if v is not None)
+                    why = f"hold ({ctl['hold_reason']}) " if ctl.get("hold_reason") else (
+                        "hold " if ctl.get("hold") else "")
                     self.echo(f"[{min(elapsed, total):6.1f}/{total:g} s] {ctl['phase']:<10} "
-                              f"{'hold ' if ctl['hold'] else ''}{params}")
+                              f"{why}{params}")
                     next_line = now + 5.0
-            engine.proc.wait(5)
+                was_held = held
+            try:
+                engine.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
             tail = engine.tail(2)
-            if "engine ended: completed" in tail:
-                return "completed"
-            if "engine ended: stopped" in tail:
-                return "stopped"
-            if "engine ended: gentle_exit" in tail:
-                return "gentle exit"
-            raise NeuroadaptError(f"engine exited unexpectedly: {tail}")
+            for reason, ended_as in (("completed", "completed"), ("stopped", "stopped"),
+                                     ("gentle_exit", "gentle exit")):
+                if f"engine ended: {reason}" in tail:
+                    return ended_as
+            self.echo(f"engine died (exit code {engine.proc.returncode}); the session ends "
+                      f"as crashed, the recording is kept: {tail}")
+            return "crashed"
         finally:
             sub.close()
             client.close()
@@ -325,9 +559,23 @@ class SessionSupervisor:
             self.stop_child("recorder", timeout=30.0)
         self.stop_child("simulate")
         for child in self.children.values():
+            if child.name == "console":
+                continue
             if child.proc.returncode not in (0, None, -signal.SIGINT, -signal.SIGTERM):
                 self.echo(f"{child.name} exited with code {child.proc.returncode}: "
                           f"{child.tail()}")
+
+
+def quality_line(quality: dict[str, dict]) -> str:
+    """Per-channel traffic lights on one line: ``Fz good, O1 bad (flat)``."""
+    if not quality:
+        return "no channel quality yet"
+    parts = []
+    for ch, q in quality.items():
+        level = q.get("level", "?")
+        reason = q.get("reason") or ""
+        parts.append(f"{ch} {level}" + (f" ({reason})" if reason and level != "good" else ""))
+    return ", ".join(parts)
 
 
 def run_session(plan: SessionPlan) -> Path:
@@ -341,5 +589,5 @@ def run_session(plan: SessionPlan) -> Path:
     return SessionSupervisor(plan).run()
 
 
-__all__ = ["RecorderError", "SessionPlan", "SessionSupervisor", "StreamNotFoundError",
-           "run_session"]
+__all__ = ["MAX_SCENE_RESTARTS", "RecorderError", "SessionPlan", "SessionSupervisor",
+           "StreamNotFoundError", "quality_line", "run_session"]

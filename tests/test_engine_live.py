@@ -121,8 +121,42 @@ def test_waits_for_start_then_runs_stalls_hold_and_stop_ends(live):
     client.request("marker", text="patient moved")
     wait_for(lambda: poll() or any(e.get("text") == "patient moved" for e in markers), 5,
              "note marker")
-    with pytest.raises(bus.BusError, match="not available"):
+    # Pause, difficulty and resume: each applied at a window, marked with its time.
+    assert client.request("pause")["paused"] is True
+    with pytest.raises(bus.BusError, match="already paused"):
         client.request("pause")
+    held = wait_for(lambda: [m for m in controls("training") if m.get("paused")], 5,
+                    "a paused control message")
+    assert held[-1]["hold"] is True and held[-1]["hold_reason"] == "paused"
+    frozen = held[-1]["phase_elapsed"]
+    time.sleep(1.0)
+    poll()
+    assert controls("training")[-1]["phase_elapsed"] == frozen  # the phase clock stopped
+    status = [m for m in seen if m["topic"] == "status"][-1]
+    assert status["paused"] is True and status["difficulty"]["adjustable"] is True
+    assert client.request("set", difficulty=0.25, source="console")["difficulty"] == 0.25
+    with pytest.raises(bus.BusError, match=r"use 0 \(easiest\) to 1"):
+        client.request("set", difficulty=2)
+    client.request("resume")
+    with pytest.raises(bus.BusError, match="not paused"):
+        client.request("resume")
+    wait_for(lambda: [m for m in controls("training") if not m.get("paused")
+                      and m["t_sample"] > held[-1]["t_sample"]], 5, "resumed control")
+    wait_for(lambda: poll() or any(e["event"] == "resume" for e in markers), 5, "resume marker")
+    by_event = {e["event"]: e for e in markers}
+    assert by_event["pause"]["source"] == "console"
+    assert by_event["difficulty"]["value"] == 0.25
+    assert by_event["difficulty"]["thresholds"] == [pytest.approx(-1.0 + 0.25 * 3.5)]
+    assert by_event["resume"]["paused"] >= 1.0
+    status = wait_for(lambda: poll() or [m for m in seen if m["topic"] == "status"
+                                         and not m["paused"] and m["started"]], 5, "status")
+    for key in ("phase", "phase_kind", "phase_elapsed", "phase_remaining", "instructions",
+                "feedback", "thresholds", "reward_rate", "latency_ms", "quality"):
+        assert key in status[-1], key
+    assert status[-1]["phase"] == "training" and 0 < status[-1]["phase_remaining"] <= 30
+    assert set(status[-1]["feedback"]) == {"alpha_rel"}
+    assert 0 <= status[-1]["latency_ms"] < 1000
+    json.dumps(status[-1], allow_nan=False)
     client.request("stop")
     thread.join(10)
     assert result["reason"] == "stopped"

@@ -29,7 +29,7 @@ def test_ctrl_c_stops_the_session_cleanly_and_keeps_the_recording(tmp_path, uid)
         with open(log, "w") as out:
             run = subprocess.Popen(
                 [sys.executable, "-m", "neuroadapt", "run", "--protocol", "alpha_relax",
-                 "--stream", f"cap-{uid}", "--subject", "T01", "--headless",
+                 "--stream", f"cap-{uid}", "--subject", "T01", "--headless", "--no-console",
                  "--out", str(tmp_path / "sessions")],
                 stdout=out, stderr=subprocess.STDOUT, env=env)
             deadline = time.monotonic() + 90

@@ -68,6 +68,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import scipy.fft
+from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = [
     "DETECTORS",
@@ -336,12 +337,40 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Plan:
-    """Everything that depends on the window length only, computed once per length."""
+    """Everything that depends on the window length only, computed once per length.
+
+    Only the spectrum's bins ``0..n_bins - 1`` are ever used: the bands end at the
+    mains band (or 45 Hz), one bin below the Hann taper's reach.
+    """
 
     basis: np.ndarray  # (n, degree + 1) orthonormal polynomial basis for detrending
-    low_mask: np.ndarray  # (n_freqs,) gain applied to the spectrum for the 1-6 Hz waveform
-    bands: np.ndarray  # (n_freqs, 3) power-per-bin -> hf, broad, line band power
+    n_bins: int  # bins 0..n_bins-1 of the spectrum are used
+    basis_dft: np.ndarray  # (degree + 1, n_bins) complex: DFT of the basis columns
+    left: np.ndarray  # (n_band_bins,) index of each band bin's lower neighbour
+    right: np.ndarray  # (n_band_bins,) index of its upper neighbour
+    left_conj: np.ndarray  # (n_band_bins,) bool: the neighbour is a conjugate mirror
+    right_conj: np.ndarray  # (n_band_bins,) bool
+    bands: np.ndarray  # (n_band_bins, 3) power-per-bin -> hf, broad, line band power
     power_scale: float  # |Hann spectrum|^2 -> µV² per bin
+    low_bins: np.ndarray  # (n_low,) bins of the 1-6 Hz waveform
+    synthesis: np.ndarray  # (2 * n_low, n): [Re, Im] of those bins -> waveform (inverse DFT)
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """Constants of the sliding path: windows of n samples every hop, cut into blocks.
+
+    With ``g = gcd(n, hop)``, a window is ``p = n / g`` blocks and successive windows
+    start ``q = hop / g`` blocks apart. One matrix product per block gives its share
+    of every DFT bin used (phase-referred to the block's start) and of the detrending
+    projections for each position the block takes in a window.
+    """
+
+    g: int
+    p: int
+    q: int
+    dft: np.ndarray  # (g, 2 * n_bins + 3 * p): [cos | -sin | basis rows of position j]
+    rotation: np.ndarray  # (p, n_bins) complex: phase of block position j at each bin
 
 
 # ---------------------------------------------------------------- detector
@@ -425,6 +454,7 @@ class ArtifactDetector:
             mask = [c in wanted for c in upper]
         self._frontal = np.array(mask, dtype=bool)
         self._plans: dict[int, _Plan] = {}
+        self._block_plans: dict[tuple[int, int], _Blocks] = {}
 
     # ------------------------------------------------------------ properties
     @property
@@ -578,61 +608,199 @@ class ArtifactDetector:
         hf = (freqs >= _HF_BAND[0]) & (freqs < _HF_BAND[1]) & ~near_line
         broad = (freqs >= _BROAD_BAND[0]) & (freqs < _BROAD_BAND[1]) & ~near_line
         bands = np.stack([hf, broad, line], axis=1).astype(np.float64)
+        # Bins the bands use, and the neighbours the Hann taper mixes into them. Beyond
+        # the one-sided spectrum the neighbours are conjugate mirrors: X[k] = conj X[n-k].
+        nyq = n // 2
+        n_band = int(np.flatnonzero(bands.any(axis=1))[-1]) + 1
+        k = np.arange(n_band)
+        left = np.abs(k - 1)
+        left_conj = k == 0
+        right = np.where(k + 1 <= nyq, k + 1, n - k - 1)
+        right_conj = k + 1 > nyq
+        low_bins = np.flatnonzero(low)
+        n_bins = max(n_band, int(right.max()) + 1, int(low_bins.max()) + 1)
+        # Inverse real DFT restricted to the low bins: irfft(spectrum * low).
+        tt = np.arange(n)
+        weight = np.where((low_bins == 0) | (2 * low_bins == n), 1.0, 2.0) * low[low_bins] / n
+        phase = 2.0 * np.pi * np.outer(low_bins, tt) / n
+        synthesis = np.concatenate([weight[:, None] * np.cos(phase),
+                                    -weight[:, None] * np.sin(phase)])
+        basis_dft = scipy.fft.rfft(basis, axis=0)[:n_bins].T.copy()
         # One-sided density of a periodic Hann window (sum of w^2 = 3n/8) times the bin
         # width sfreq/n: power per bin in µV², summing to band power as BandPower does.
         # The bands start at 1 Hz and end below Nyquist, so every bin is doubled.
         power_scale = 2.0 / (self._sfreq * (3.0 * n / 8.0)) * (self._sfreq / n)
-        plan = _Plan(basis, low, bands, power_scale)
+        plan = _Plan(basis, n_bins, basis_dft, left, right, left_conj, right_conj,
+                     bands[:n_band], power_scale, low_bins, synthesis)
         self._plans[n] = plan
         return plan
 
+    def _blocks(self, n: int, hop: int) -> _Blocks:
+        """The sliding path's constants for ``n``-sample windows every ``hop``, built once."""
+        key = (n, hop)
+        blocks = self._block_plans.get(key)
+        if blocks is not None:
+            return blocks
+        plan = self._plan(n)
+        g = math.gcd(n, hop)
+        p, q = n // g, hop // g
+        k = np.arange(plan.n_bins)
+        phase = 2.0 * np.pi * np.outer(np.arange(g), k) / n
+        # Block position j shifts the block by j*g samples: phase exp(-2 pi i k j / p),
+        # exact for the quarter turns of the usual p = 4.
+        turns = np.outer(np.arange(p), k) % p
+        rotation = np.exp(-2j * np.pi * turns / p)
+        quarter = (4 * turns) % p == 0
+        rotation[quarter] = (1, -1j, -1, 1j)[0] if p == 1 else np.round(rotation[quarter])
+        positions = plan.basis.reshape(p, g, -1).transpose(1, 0, 2).reshape(g, -1)
+        dft = np.ascontiguousarray(np.concatenate([np.cos(phase), -np.sin(phase), positions],
+                                                  axis=1))
+        blocks = _Blocks(g, p, q, dft, rotation)
+        self._block_plans[key] = blocks
+        return blocks
+
+    def measure_sliding(self, data: np.ndarray, n_window: int, hop: int) -> ArtifactMetrics:
+        """Measures of every window of a stretch of raw samples, reusing their overlap.
+
+        Window ``i`` holds samples ``i * hop`` to ``i * hop + n_window - 1``; the
+        measures equal :meth:`measure` of each window to rounding (about 1e-12
+        relative), and depend on nothing else than the window's samples, so the
+        same window gives the same measures in any stretch.
+
+        Parameters
+        ----------
+        data : array of shape (n_samples, n_channels)
+            Consecutive raw samples in µV.
+        n_window : int
+            Samples per window (at least half a second).
+        hop : int
+            Samples between window starts, >= 1.
+
+        Returns
+        -------
+        metrics : ArtifactMetrics
+            Arrays of shape (n_windows, n_channels),
+            ``n_windows = (n_samples - n_window) // hop + 1``.
+
+        Notes
+        -----
+        The window is cut into blocks of ``gcd(n_window, hop)`` samples; each
+        block's contribution to the DFT bins and detrending sums the measures
+        use is computed once (one matrix product), and every window's spectrum
+        is the phase-rotated sum of its blocks'. For 1 s windows every 0.25 s,
+        each sample is transformed once instead of four times.
+        """
+        data = np.asarray(data, dtype=np.float64)
+        n_window, hop = int(n_window), int(hop)
+        if data.ndim != 2 or data.shape[1] != len(self._ch_names) or hop < 1:
+            raise ValueError(
+                f"data must have shape (n_samples, {len(self._ch_names)}) and hop be >= 1, "
+                f"got shape {data.shape} and hop {hop}"
+            )
+        self._check_windows(data[:n_window], ndim=2)
+        n_windows = (data.shape[0] - n_window) // hop + 1
+        if n_windows < 1:
+            raise ValueError(f"data holds no whole window of {n_window} samples")
+        plan = self._plan(n_window)
+        blk = self._blocks(n_window, hop)
+        g, p, q = blk.g, blk.p, blk.q
+        n_blocks = (n_windows - 1) * q + p
+        n_ch = data.shape[1]
+        # Channels first, time last: every operation below runs along contiguous rows.
+        seg = np.ascontiguousarray(data[: n_blocks * g].T)  # (n_ch, n_blocks * g)
+        finite, seg = self._finite_blocks(seg, g, p, q, n_windows)
+        # (n_ch, n_windows, n_window) view of the windows, no copy.
+        windows = sliding_window_view(seg, n_window, axis=1)[:, ::hop][:, :n_windows]
+        parts = (seg.reshape(n_ch * n_blocks, g) @ blk.dft).reshape(n_ch, n_blocks, -1)
+        nb = plan.n_bins
+        span = slice(0, (n_windows - 1) * q + 1, q)
+        spectrum = np.zeros((n_ch, n_windows, nb), dtype=np.complex128)
+        coef = np.zeros((n_ch, n_windows, _DETREND_DEGREE + 1))
+        d = _DETREND_DEGREE + 1
+        for j in range(p):
+            at = parts[:, j + span.start : j + span.stop : q]
+            spectrum += (at[..., :nb] + 1j * at[..., nb : 2 * nb]) * blk.rotation[j]
+            coef += at[..., 2 * nb + d * j : 2 * nb + d * (j + 1)]
+        spectrum -= coef @ plan.basis_dft
+        return self._finish(windows, coef, spectrum, finite, plan)
+
+    def _finite_blocks(self, seg: np.ndarray, g: int, p: int, q: int, n_windows: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Per window and channel, whether all samples are finite; non-finite set to 0."""
+        n_ch = seg.shape[0]
+        if np.isfinite(seg.sum()):  # the usual case, in one cheap pass
+            return np.ones((n_windows, n_ch), dtype=bool), seg
+        ok = np.isfinite(seg).reshape(n_ch, -1, g).all(axis=2)  # (n_ch, n_blocks)
+        view = sliding_window_view(ok, p, axis=1)[:, ::q][:, :n_windows]
+        return view.all(axis=2).T, np.where(np.isfinite(seg), seg, 0.0)
+
     def _measure(self, raw: np.ndarray) -> ArtifactMetrics:
         """Measures of (..., n, n_ch) windows as (..., n_ch) arrays."""
-        n = raw.shape[-2]
+        n, n_ch = raw.shape[-2], raw.shape[-1]
+        lead = raw.shape[:-2]
         plan = self._plan(n)
-        finite = np.isfinite(raw).all(axis=-2)
+        # (n_ch, n_windows, n): channels first, time last, as in the sliding path.
+        windows = np.ascontiguousarray(np.moveaxis(raw.reshape(-1, n, n_ch), 2, 0))
+        finite = np.isfinite(windows).all(axis=2).T
         if not finite.all():
-            raw = np.where(np.isfinite(raw), raw, 0.0)
-        with np.errstate(invalid="ignore"):
-            abs_max = np.abs(raw).max(axis=-2)
-            top = raw.max(axis=-2, keepdims=True)
-            bottom = raw.min(axis=-2, keepdims=True)
-            # A float32 stream's rail value comes back bit-identical, so "equal" allows
-            # for float32 rounding only.
-            tol = 1e-7 * np.maximum(np.abs(top), np.abs(bottom))
-            at_top = (raw >= top - tol).sum(axis=-2)
-            at_bottom = (raw <= bottom + tol).sum(axis=-2)
-        moving = (top - bottom)[..., 0, :] > tol[..., 0, :]
+            windows = np.where(np.isfinite(windows), windows, 0.0)
+        coef = windows @ plan.basis  # (n_ch, n_windows, degree + 1)
+        detrended = windows - coef @ plan.basis.T
+        spectrum = scipy.fft.rfft(detrended, axis=-1)[..., : plan.n_bins]
+        m = self._finish(windows, coef, spectrum, finite, plan, detrended)
+        return ArtifactMetrics(**{f.name: getattr(m, f.name).reshape(*lead, n_ch)
+                                  for f in fields(ArtifactMetrics)})
+
+    @staticmethod
+    def _finish(windows: np.ndarray, coef: np.ndarray, spectrum: np.ndarray,
+                finite: np.ndarray, plan: _Plan, detrended: np.ndarray | None = None
+                ) -> ArtifactMetrics:
+        """Measures from (n_ch, n_windows, n) windows, their detrending coefficients and
+        the detrended spectrum's first bins; arrays of shape (n_windows, n_ch)."""
+        n = windows.shape[-1]
+        top = windows.max(axis=-1)
+        bottom = windows.min(axis=-1)
+        abs_max = np.maximum(top, -bottom)
+        # A float32 stream's rail value comes back bit-identical, so "equal" allows
+        # for float32 rounding only.
+        tol = 1e-7 * abs_max
+        at_top = np.count_nonzero(windows >= (top - tol)[..., np.newaxis], axis=-1)
+        at_bottom = np.count_nonzero(windows <= (bottom + tol)[..., np.newaxis], axis=-1)
+        moving = (top - bottom) > tol
         pinned = np.where(moving, np.maximum(at_top, at_bottom) / n, 0.0)
 
         # Quadratic detrend: subtract the projection onto the polynomial basis.
-        coef = np.einsum("nk,...nc->...kc", plan.basis, raw)
-        detrended = raw - np.einsum("nk,...kc->...nc", plan.basis, coef)
-        std = np.sqrt(np.mean(np.square(detrended), axis=-2))
+        if detrended is None:
+            detrended = windows - coef @ plan.basis.T
+        std = np.sqrt(np.einsum("...n,...n->...", detrended, detrended) / n)
 
-        spectrum = scipy.fft.rfft(detrended, axis=-2)
         # Slow waveform: the untapered spectrum (a taper would hide blinks near the
         # window's edges) masked to 1-6 Hz and transformed back.
-        low = scipy.fft.irfft(spectrum * plan.low_mask[:, np.newaxis], n=n, axis=-2)
-        ptp_low = low.max(axis=-2) - low.min(axis=-2)
+        low_spec = spectrum[..., plan.low_bins]
+        low = np.concatenate([low_spec.real, low_spec.imag], axis=-1) @ plan.synthesis
+        ptp_low = low.max(axis=-1) - low.min(axis=-1)
 
         # Hann taper applied in the frequency domain: multiplying by the periodic Hann
         # window is the circular convolution of the spectrum with (-1/4, 1/2, -1/4). The
         # neighbours beyond the one-sided spectrum are conjugate mirrors.
-        below = np.conj(spectrum[..., 1:2, :])
-        above = np.conj(spectrum[..., -2:-1, :] if n % 2 == 0 else spectrum[..., -1:, :])
-        padded = np.concatenate([below, spectrum, above], axis=-2)
-        hann = 0.5 * padded[..., 1:-1, :] - 0.25 * (padded[..., :-2, :] + padded[..., 2:, :])
+        n_band = plan.bands.shape[0]
+        below = spectrum[..., plan.left]
+        above = spectrum[..., plan.right]
+        if plan.left_conj.any():
+            below[..., plan.left_conj] = np.conj(below[..., plan.left_conj])
+        if plan.right_conj.any():
+            above[..., plan.right_conj] = np.conj(above[..., plan.right_conj])
+        hann = 0.5 * spectrum[..., :n_band] - 0.25 * (below + above)
         power = np.square(hann.real) + np.square(hann.imag)
-        band = np.einsum("...fc,fb->...bc", power, plan.bands) * plan.power_scale
+        band = (power @ plan.bands) * plan.power_scale  # (n_ch, n_windows, 3)
         return ArtifactMetrics(
-            ptp_low=ptp_low,
-            std=std,
-            hf_power=band[..., 0, :],
-            broad_power=band[..., 1, :],
-            line_power=band[..., 2, :],
-            abs_max=abs_max,
-            pinned=pinned,
+            ptp_low=ptp_low.T,
+            std=std.T,
+            hf_power=band[..., 0].T,
+            broad_power=band[..., 1].T,
+            line_power=band[..., 2].T,
+            abs_max=abs_max.T,
+            pinned=pinned.T,
             finite=finite,
         )
 

@@ -41,7 +41,7 @@ class Marker:
     event : str
         ``session_start``, ``phase_start``, ``phase_end``, ``calibration``,
         ``hold_start``, ``hold_end``, ``reward_start``, ``reward_end``,
-        ``threshold``, ``session_end``.
+        ``threshold``, ``pause``, ``resume``, ``difficulty``, ``session_end``.
     data : dict
         Event details, JSON-serialisable.
     """
@@ -64,6 +64,8 @@ class Control:
     or the sham trace's, and False whenever feedback is hidden (baseline, rest,
     transfer) so a transfer phase stays blind. ``reward_rule`` is the live
     rule's state in every training and transfer phase, shown or not.
+    ``hold_reason`` says why ``hold`` is set (``"paused"``, an artifact, a
+    dropout); ``paused`` is true while the therapist has paused the session.
     """
 
     t: float
@@ -81,6 +83,8 @@ class Control:
     reward_rule: bool = False
     sham: bool = False
     repeat: int = 0
+    paused: bool = False
+    hold_reason: str = ""
 
     def to_message(self) -> dict:
         """The ``control`` bus payload (envelope fields are added by the bus)."""
@@ -103,6 +107,8 @@ class Control:
             "reward": self.reward,
             "reward_rule": self.reward_rule,
             "sham": self.sham,
+            "paused": self.paused,
+            "hold_reason": self.hold_reason or None,
         }
 
 
@@ -233,6 +239,12 @@ class ProtocolEngine:
         self._smoothed = {m.parameter: self._initial.get(m.parameter, 0.0)
                           for m in self.protocol.mappings}
         self._markers: list[Marker] = []
+        self._shift = 0.0  # seconds the phase clock was paused so far
+        self._paused_at: float | None = None
+        self._difficulty: float | None = None  # last value set by the therapist
+        self._total_n = 0  # usable windows of rewarded phases (for the reward rate)
+        self._total_on = 0
+        self._hold_reason = ""
 
     def start(self, t: float) -> None:
         """Begin the first phase at data time ``t``."""
@@ -261,7 +273,11 @@ class ProtocolEngine:
     # -- phases ------------------------------------------------------------------------
     def _phase_start_time(self, i: int) -> float:
         assert self.t0 is not None
-        return self.t0 + self.schedule[i].start
+        return self.t0 + self._shift + self.schedule[i].start
+
+    def _phase_end_time(self, i: int) -> float:
+        assert self.t0 is not None
+        return self.t0 + self._shift + self.schedule[i].end
 
     def _enter(self, i: int, t: float) -> None:
         run = self.schedule[i]
@@ -360,6 +376,8 @@ class ProtocolEngine:
                     value = self._normalise_one(c.feature, value)
             if th.bounds is not None and math.isfinite(value):
                 value = min(max(value, th.bounds[0]), th.bounds[1])
+            if self._difficulty is not None:  # the therapist's choice outlives calibration
+                value = self._threshold_at(j, self._difficulty)
             self.thresholds[j] = value
             out.append({"condition": j, "feature": c.feature, "kind": th.kind,
                         "threshold": value})
@@ -368,8 +386,8 @@ class ProtocolEngine:
     def _advance(self, t: float) -> None:
         """Cross every phase boundary up to time ``t``."""
         assert self.t0 is not None
-        while not self.finished and t - self.t0 >= self._ends[self._phase]:
-            boundary = self.t0 + self._ends[self._phase]
+        while not self.finished and t - self.t0 - self._shift >= self._ends[self._phase]:
+            boundary = self.t0 + self._shift + self._ends[self._phase]
             self._leave(boundary)
             if self._phase + 1 < len(self.schedule):
                 self._enter(self._phase + 1, boundary)
@@ -432,6 +450,8 @@ class ProtocolEngine:
         t = float(t)
         if self._t_last is not None and t < self._t_last:
             raise ValueError(f"time went backwards: {t} < {self._t_last}")
+        if self._paused_at is not None:
+            return self._step_paused(features, t)
         self._advance(t)
         values = {n: float(features.get(n, math.nan)) for n in self._feature_names}
         flagged = [a for a in (artifacts or ()) if a in self._hold_on]
@@ -439,6 +459,7 @@ class ProtocolEngine:
         if usable != (not self._held) and not self.finished:
             self._held = not usable
             why = reason or ("artifact: " + ", ".join(flagged) if flagged else "invalid features")
+            self._hold_reason = why if self._held else ""
             data = {"reason": why} if self._held else {}
             self._markers.append(Marker(t, "hold_start" if self._held else "hold_end", data))
         run = self.schedule[self._phase]
@@ -463,7 +484,7 @@ class ProtocolEngine:
         shown = self.reward
         sham = self.sham is not None
         if sham:
-            row = self.sham.at(t - self.t0)  # type: ignore[union-attr]
+            row = self.sham.at(t - self.t0 - self._shift)  # type: ignore[union-attr]
             rew = self.sham.reward  # type: ignore[union-attr]
             shown = bool(rew[row] > 0.5) if rew is not None else False
         shown = shown and feedback
@@ -477,7 +498,178 @@ class ProtocolEngine:
             feedback=feedback, hold=self._held, end=self.finished,
             params=dict(self._smoothed), features=values, normalised=norm,
             reward=shown, reward_rule=self.reward, sham=sham, repeat=run.repeat,
+            hold_reason=self._hold_reason if self._held else "",
         )
+
+    def _step_paused(self, features: Mapping[str, float], t: float) -> Control:
+        """A window while paused: shown, held, and neither learned nor rewarded."""
+        assert self._paused_at is not None
+        values = {n: float(features.get(n, math.nan)) for n in self._feature_names}
+        run = self.schedule[self._phase]
+        self._t_last = t
+        return Control(
+            t=t, phase=run.phase.name, phase_kind=run.phase.kind, phase_index=self._phase,
+            phase_elapsed=self._paused_at - self._phase_start_time(self._phase),
+            feedback=run.phase.shows_feedback, hold=True, end=False,
+            params=dict(self._smoothed), features=values, normalised=self.normalise(values),
+            reward=False, reward_rule=False, sham=self.sham is not None, repeat=run.repeat,
+            paused=True, hold_reason="paused",
+        )
+
+    # -- therapist's commands ----------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        """True between :meth:`pause` and :meth:`resume`."""
+        return self._paused_at is not None
+
+    def pause(self, t: float, source: str = "console") -> None:
+        """Pause at data time ``t``: feedback holds and the phase clock stops.
+
+        While paused nothing is calibrated, rewarded or adapted, and the scene
+        parameters keep their values; :meth:`resume` moves the end of the
+        current phase (and of every later one) by the time paused.
+
+        Raises
+        ------
+        RuntimeError
+            Before :meth:`start`, after the end, or when already paused.
+        """
+        if self.t0 is None:
+            raise RuntimeError("the session has not started")
+        if self._paused_at is not None:
+            raise RuntimeError("the session is already paused")
+        t = float(t)
+        self._advance(t)
+        if self.finished:
+            raise RuntimeError("the session has ended")
+        if self.reward:
+            self._end_reward(t)
+        self._cond_on = [False] * len(self._conditions)
+        self._paused_at = t
+        self._markers.append(Marker(t, "pause", {"source": source}))
+
+    def resume(self, t: float, source: str = "console") -> None:
+        """Resume at data time ``t`` after :meth:`pause`.
+
+        Raises
+        ------
+        RuntimeError
+            When not paused, or ``t`` is before the pause.
+        """
+        if self._paused_at is None:
+            raise RuntimeError("the session is not paused")
+        t = float(t)
+        if t < self._paused_at:
+            raise ValueError(f"time went backwards: {t} < {self._paused_at}")
+        paused = t - self._paused_at
+        self._shift += paused
+        self._rate_start += paused  # adaptation intervals count running time only
+        self._paused_at = None
+        self._markers.append(Marker(t, "resume", {"source": source,
+                                                  "paused": round(paused, 6)}))
+
+    @property
+    def adjustable(self) -> bool:
+        """Whether :meth:`set_difficulty` can be used: every condition has ``bounds``."""
+        return bool(self._conditions) and all(c.threshold.bounds is not None
+                                              for c in self._conditions)
+
+    def check_difficulty(self, value: object) -> float:
+        """The difficulty as a float in [0, 1], or a ValueError saying why not.
+
+        Raises
+        ------
+        ValueError
+            ``value`` is not a number in [0, 1], the protocol has no reward, or a
+            reward condition's threshold has no ``bounds`` (message names it).
+        """
+        if not self._conditions:
+            raise ValueError("difficulty cannot be adjusted: the protocol has no [reward]")
+        for j, c in enumerate(self._conditions):
+            if c.threshold.bounds is None:
+                raise ValueError(
+                    f"difficulty cannot be adjusted: reward condition {j + 1} ({c.feature} "
+                    f"{c.direction}) has a threshold without 'bounds' [low, high]")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"difficulty {value!r} is not a number; use 0 (easiest) to 1")
+        v = float(value)
+        if not (math.isfinite(v) and 0.0 <= v <= 1.0):
+            raise ValueError(f"difficulty {v:g}: use 0 (easiest) to 1 (hardest)")
+        return v
+
+    def _threshold_at(self, j: int, value: float) -> float:
+        c = self._conditions[j]
+        lo, hi = c.threshold.bounds  # type: ignore[misc]
+        # Harder is always 1: a higher bar above, a lower one below.
+        return lo + value * (hi - lo) if c.direction == "above" else hi - value * (hi - lo)
+
+    def set_difficulty(self, value: float, t: float, source: str = "console") -> None:
+        """Set every reward threshold to ``value`` (0 easiest, 1 hardest) of its bounds.
+
+        Adaptive thresholds go on adapting from there. Set before the
+        calibration, the value also replaces the calibrated thresholds.
+
+        Raises
+        ------
+        ValueError
+            See :meth:`check_difficulty`.
+        """
+        v = self.check_difficulty(value)
+        self._difficulty = v
+        self.thresholds = [self._threshold_at(j, v) for j in range(len(self._conditions))]
+        self._markers.append(Marker(float(t), "difficulty", {
+            "value": v, "thresholds": list(self.thresholds), "source": source}))
+
+    @property
+    def difficulty(self) -> float | None:
+        """Where the thresholds now stand in their bounds (0 easiest .. 1 hardest), averaged.
+
+        None when not adjustable or a threshold is not known yet (before calibration).
+        """
+        if not self.adjustable:
+            return None
+        pos = []
+        for j, c in enumerate(self._conditions):
+            thr = self.thresholds[j]
+            lo, hi = c.threshold.bounds  # type: ignore[misc]
+            if not math.isfinite(thr):
+                return None
+            u = (thr - lo) / (hi - lo) if hi > lo else 1.0
+            pos.append(u if c.direction == "above" else 1.0 - u)
+        return min(max(sum(pos) / len(pos), 0.0), 1.0)
+
+    @property
+    def reward_rate(self) -> float | None:
+        """Fraction of usable windows of rewarded phases that were rewarded; None before any."""
+        return self._total_on / self._total_n if self._total_n else None
+
+    @property
+    def conditions(self) -> list[Condition]:
+        """The reward conditions, in file order."""
+        return list(self._conditions)
+
+    def progress(self, t: float) -> dict:
+        """Where the session stands at data time ``t``: phase, elapsed and remaining time.
+
+        Returns
+        -------
+        info : dict
+            ``phase``, ``phase_kind``, ``phase_index``, ``phase_elapsed``,
+            ``phase_remaining`` (s, the phase clock stops while paused),
+            ``instructions``, ``paused``; phase ``None`` before the start.
+        """
+        if self.t0 is None or self._phase < 0:
+            return {"phase": None, "phase_kind": None, "phase_index": -1,
+                    "phase_elapsed": None, "phase_remaining": None, "instructions": "",
+                    "paused": False}
+        run = self.schedule[self._phase]
+        now = self._paused_at if self._paused_at is not None else float(t)
+        start, end = self._phase_start_time(self._phase), self._phase_end_time(self._phase)
+        return {"phase": "end" if self.finished else run.phase.name,
+                "phase_kind": run.phase.kind, "phase_index": self._phase,
+                "phase_elapsed": round(min(max(now - start, 0.0), end - start), 3),
+                "phase_remaining": 0.0 if self.finished else round(max(end - now, 0.0), 3),
+                "instructions": run.phase.instructions, "paused": self.paused}
 
     # -- reward ------------------------------------------------------------------------
     def _update_reward(self, values: Mapping[str, float], norm: Mapping[str, float],
@@ -499,12 +691,14 @@ class ProtocolEngine:
         if self.reward:
             if not want and t - self._reward_since >= rule.min_dwell:
                 self._end_reward(t)
-        elif want and (self.t0 + run.end) - t >= rule.min_dwell:
+        elif want and (self.t0 + self._shift + run.end) - t >= rule.min_dwell:
             self.reward, self._reward_since = True, t
             self._markers.append(Marker(t, "reward_start", self._reward_data(run)))
         if usable:
             self._rate_n += 1
             self._rate_on += int(self.reward)
+            self._total_n += 1
+            self._total_on += int(self.reward)
             self._adapt(t)
 
     def _reward_data(self, run: PhaseRun) -> dict:
@@ -565,7 +759,8 @@ class ProtocolEngine:
                        feedback: bool, usable: bool, dt: float, t: float) -> None:
         if not usable and self.protocol.artifacts.while_held == "hold":
             return
-        row = self.sham.at(t - self.t0) if self.sham is not None else -1  # type: ignore[operator]
+        row = (self.sham.at(t - self.t0 - self._shift)  # type: ignore[operator]
+               if self.sham is not None else -1)
         for m in self.protocol.mappings:
             target = self._initial.get(m.parameter, self._smoothed[m.parameter])
             if feedback and usable:

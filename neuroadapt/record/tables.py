@@ -26,8 +26,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import NeuroadaptError
+
+if TYPE_CHECKING:
+    from .xdf import Session
 
 NA = "n/a"
 CONTROL_FIXED = ("phase", "phase_kind", "phase_index", "feedback", "hold", "reward")
@@ -184,5 +188,119 @@ class SessionTables:
         return cls(tables["features"], tables["control"], markers)
 
 
+def _hold_detectors(reason: str) -> str:
+    """``"blink: Fp1, Fz; emg: O1"`` -> ``"blink,emg"`` (a dropout names no detector)."""
+    names = [part.split(":", 1)[0].strip() for part in reason.split(";") if ":" in part]
+    return ",".join(n for n in names if n)
+
+
+def _intervals(events: list[tuple[float, dict]], start: str, end: str) -> list[tuple[float, float]]:
+    """``[start, end)`` spans between paired events (an open one runs to infinity)."""
+    out: list[tuple[float, float]] = []
+    t_open: float | None = None
+    for t, ev in events:
+        if ev.get("event") == start and t_open is None:
+            t_open = t
+        elif ev.get("event") == end and t_open is not None:
+            out.append((t_open, t))
+            t_open = None
+    if t_open is not None:
+        out.append((t_open, math.inf))
+    return out
+
+
+def from_session(session: Session, t_ref: float | None = None) -> SessionTables:
+    """The tables of a recorded session (``session.xdf`` read by ``load_session_xdf``).
+
+    Parameters
+    ----------
+    session : Session
+        The recorded streams.
+    t_ref : float, optional
+        LSL time that becomes ``time = 0``; by default the first EEG sample
+        (the first sample of any stream when there is no EEG).
+
+    Returns
+    -------
+    SessionTables
+        ``phase`` and ``phase_kind`` of each control row come from the
+        ``phase_start`` markers (``waiting`` before the first, ``end`` after
+        the last ``phase_end``); ``reward`` is 1 between ``reward_start`` and
+        ``reward_end``; a feature row is ``valid`` unless the control row of
+        the same window holds, and its ``artifacts`` are the detectors named
+        by the ``hold_start`` marker of that hold.
+    """
+    import numpy as np
+
+    if t_ref is None:
+        starts = [float(s.times[0]) for s in (session.eeg, session.features, session.control,
+                                              session.markers) if s is not None and len(s.times)]
+        t_ref = (float(session.eeg.times[0]) if session.eeg is not None and len(session.eeg.times)
+                 else min(starts, default=0.0))
+    events = session.marker_events()
+    ctl = session.control
+    params = [lb for lb in ctl.labels if lb not in ("feedback", "hold", "phase_index")] \
+        if ctl is not None else []
+    feature_names = list(session.features.labels) if session.features is not None else []
+    tables = SessionTables.empty(feature_names, params)
+    for t, ev in events:
+        tables.add_marker(t - t_ref, ev)
+
+    phase_starts = [(t, ev) for t, ev in events if ev.get("event") == "phase_start"]
+    phase_ends = [t for t, ev in events if ev.get("event") == "phase_end"]
+    last_end = max(phase_ends, default=math.inf)
+    rewards = _intervals(events, "reward_start", "reward_end")
+    holds = [(t, _hold_detectors(str(ev.get("reason", "")))) for t, ev in events
+             if ev.get("event") == "hold_start"]
+
+    # Each stream is dejittered on its own, so the same window's time differs
+    # by microseconds between streams: match within this tolerance.
+    tol = 0.005
+    by_index = {int(ev.get("index", -1)): ev for _, ev in phase_starts}
+
+    def phase_at(t: float, index: int | None) -> tuple[str, str, int]:
+        if not phase_starts or t < phase_starts[0][0] - tol:
+            return "waiting", "waiting", -1
+        if len(phase_ends) >= len(phase_starts) and t > last_end + tol:
+            return "end", "end", -1
+        current = by_index.get(index) if index is not None else None
+        if current is None:
+            current = [ev for ts, ev in phase_starts if ts <= t + tol][-1]
+        return (str(current.get("phase", "")), str(current.get("kind", "")),
+                int(current.get("index", -1)))
+
+    ctl_times = np.zeros(0)
+    ctl_hold = np.zeros(0, dtype=bool)
+    if ctl is not None and len(ctl.times):
+        data = np.asarray(ctl.data, dtype=float)
+        cols = {lb: i for i, lb in enumerate(ctl.labels)}
+        ctl_times = np.asarray(ctl.times, dtype=float)
+        ctl_hold = (data[:, cols["hold"]] > 0.5 if "hold" in cols
+                    else np.zeros(len(data), dtype=bool))
+        for row, t, held in zip(data, ctl_times, ctl_hold, strict=True):
+            t = float(t)
+            index = None
+            if "phase_index" in cols and math.isfinite(row[cols["phase_index"]]):
+                index = int(row[cols["phase_index"]])
+            name, kind, index = phase_at(t, index)
+            reward = any(a - tol <= t < b - tol for a, b in rewards)
+            feedback = bool(row[cols["feedback"]]) if "feedback" in cols else False
+            tables.control.append([t - t_ref, name, kind, index, feedback, bool(held), reward,
+                                   *(float(row[cols[p]]) for p in params)])
+    feats = session.features
+    if feats is not None and len(feats.times):
+        data = np.asarray(feats.data, dtype=float)
+        for row, t in zip(data, feats.times, strict=True):
+            t = float(t)
+            held = False
+            if len(ctl_times):
+                i = int(np.argmin(np.abs(ctl_times - t)))
+                held = bool(ctl_hold[i]) and abs(ctl_times[i] - t) <= tol
+            reasons = [r for ts, r in holds if ts <= t + tol]
+            artifacts = reasons[-1] if held and reasons else ""
+            tables.features.append([t - t_ref, *(float(v) for v in row), not held, artifacts])
+    return tables
+
+
 __all__ = ["CONTROL_FIXED", "FILES", "NA", "SessionTables", "Table", "format_value",
-           "parse_value"]
+           "from_session", "parse_value"]

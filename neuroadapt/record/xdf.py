@@ -1,15 +1,21 @@
-"""Reading a recorded session back from ``session.xdf`` with pyxdf."""
+"""Reading a recorded session back from ``session.xdf`` with pyxdf.
+
+A session whose recorder was killed (no stream footers) or whose file was cut
+(a full disk, an interrupted copy) still loads: :mod:`neuroadapt.record.xdfio`
+keeps every whole chunk, and :attr:`Session.notes` says what was lost.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import NeuroadaptError
 from ..lsl import STREAM_CONTROL, STREAM_FEATURES, STREAM_MARKERS, STREAM_SCENE
+from .xdfio import load_xdf_robust
 
 
 @dataclass
@@ -30,13 +36,18 @@ class RecordedStream:
 
 @dataclass
 class Session:
-    """The streams of one recorded session, by role."""
+    """The streams of one recorded session, by role.
+
+    ``notes`` says, one line each, what a cut or unfinished file lost (empty for
+    a whole file).
+    """
 
     eeg: RecordedStream | None
     features: RecordedStream | None
     control: RecordedStream | None
     markers: RecordedStream | None
     scene: RecordedStream | None
+    notes: list[str] = field(default_factory=list)
 
     def marker_events(self) -> list[tuple[float, dict]]:
         """Markers as ``(time, decoded JSON)``; non-JSON markers become ``{"text": ...}``."""
@@ -83,16 +94,19 @@ def _labels(info: dict, n: int) -> list[str]:
 def load_session_xdf(path: Path) -> Session:
     """Load ``session.xdf`` and sort its streams by role.
 
+    A cut or unfinished file is read up to its last whole chunk; ``Session.notes``
+    says what was lost.
+
     Raises
     ------
     NeuroadaptError
-        If the file cannot be read by pyxdf.
+        If nothing usable can be read (not XDF, cut inside its first stream header).
     """
-    import pyxdf
-
     try:
-        streams, _ = pyxdf.load_xdf(str(path))
-    except Exception as exc:  # pyxdf raises many types on damaged files
+        streams, _, notes = load_xdf_robust(path)
+    except NeuroadaptError:
+        raise
+    except Exception as exc:  # a bug in a reader must still name the file
         raise NeuroadaptError(f"{path}: cannot read the recording ({exc})") from None
     found: dict[str, RecordedStream] = {}
     for s in streams:
@@ -108,4 +122,4 @@ def load_session_xdf(path: Path) -> Session:
         elif rs.type.upper() == "EEG" and "eeg" not in found:
             found["eeg"] = rs
     return Session(found.get("eeg"), found.get(STREAM_FEATURES), found.get(STREAM_CONTROL),
-                   found.get(STREAM_MARKERS), found.get(STREAM_SCENE))
+                   found.get(STREAM_MARKERS), found.get(STREAM_SCENE), notes=list(notes))

@@ -126,7 +126,8 @@ class SceneApp:
                  set_values: Mapping[str, float] | None = None,
                  size: tuple[int, int] = (1280, 720), output: str | None = None,
                  mirror: bool = False, gentle_exit: float = GENTLE_EXIT,
-                 frame_dt: float | None = None, frame_rate: float | None = None) -> None:
+                 frame_dt: float | None = None, frame_rate: float | None = None,
+                 join: bool = False) -> None:
         global _created
         width, height = (int(v) for v in size)
         if width < 16 or height < 16:
@@ -152,6 +153,9 @@ class SceneApp:
         self.headless = headless
         self.output = output
         self.controller = SceneController(self.manifest)
+        # A scene restarted mid-session takes up the engine's current state at
+        # its first control message instead of gliding there from the defaults.
+        self._join = join
         self.controller.reset(values)
         self.gentle_exit_default = float(gentle_exit)
         self.frame_dt = frame_dt
@@ -414,7 +418,11 @@ class SceneApp:
             if topic != "control":
                 continue
             params = body.get("params")
-            if isinstance(params, dict):
+            if isinstance(params, dict) and self._join:
+                self.controller.reset({k: v for k, v in params.items()
+                                       if k in self.manifest.names})
+                self._join = False
+            elif isinstance(params, dict):
                 self.controller.set_targets(params)
             elif params is not None:
                 self._warn_once("params", "control message 'params' is not an object; ignored")

@@ -59,6 +59,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="render, save a PNG to FILE and exit")
     p.add_argument("--duration", type=float, metavar="S",
                    help="stop after S seconds (default: until the end message or a signal)")
+    p.add_argument("--join", action="store_true",
+                   help="joining a running session (a restart): take up the first control "
+                        "message's parameters at once instead of gliding from the defaults")
     p.add_argument("--source-id", default="neuroadapt-scene", metavar="ID",
                    help="LSL source_id of the applied-state stream (the session id)")
     p.add_argument("--size", default="1280x720", metavar="WxH",
@@ -166,7 +169,7 @@ def _show_scene(args: argparse.Namespace) -> int:
         return 0
     app = SceneApp(args.name, headless=headless, control=control, output=output,
                    mirror=args.mirror, gentle_exit=args.exit_duration,
-                   source_id=args.source_id, set_values=values, size=size)
+                   source_id=args.source_id, set_values=values, size=size, join=args.join)
     app.run(duration=args.duration)
     return 0
 

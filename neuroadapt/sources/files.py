@@ -13,7 +13,7 @@ format             extension                  reader
 ``brainvision``    ``.vhdr``                  ``mne.io.read_raw``
 ``fif``            ``.fif``, ``.fif.gz``      ``mne.io.read_raw``
 ``eeglab``         ``.set``                   ``mne.io.read_raw``
-``xdf``            ``.xdf``, ``.xdfz``        ``pyxdf.load_xdf`` (clock sync, dejitter)
+``xdf``            ``.xdf``, ``.xdfz``        ``pyxdf.load_xdf`` via ``record.xdfio``
 ``openbci``        ``.txt``, ``.csv``         ``numpy.loadtxt`` on the known columns
 ``arff``           ``.arff``                  ``scipy.io.arff.loadarff``
 =================  =========================  =========================================
@@ -30,9 +30,13 @@ Conventions:
 - What a reader had to assume or tolerate (a sampling rate taken from a headset
   profile, a unit that was not stated, gaps in the timestamps, warnings of MNE
   and pyxdf) is listed in ``Recording.warnings``, one line each.
-- Anything that makes a file unusable (missing, truncated, damaged, unknown
-  format, no EEG) raises :class:`RecordingError` with one line that names the
-  file. A damaged file is refused rather than read in part.
+- A file cut short (a recorder killed, a disk full, a copy interrupted) is read
+  up to its last whole unit: every whole XDF chunk (:mod:`neuroadapt.record.xdfio`),
+  every whole EDF/BDF data record; what was lost is said in ``warnings``. A
+  partial sample or record is never returned.
+- Anything that makes a file unusable (missing, cut inside its header or before
+  its first data, damaged, unknown format, no EEG) raises :class:`RecordingError`
+  with one line that names the file.
 """
 
 from __future__ import annotations
@@ -383,6 +387,7 @@ def _read_mne(path: Path, fmt: str) -> _Parts:
     title = _FORMAT_TITLES[fmt]
     kwargs: dict[str, Any] = {}
     original: list[str] | None = None
+    layout = _edf_layout(path, fmt) if fmt in ("edf", "bdf") else None
     with _capture_warnings() as caught:
         try:
             if fmt in ("edf", "bdf"):
@@ -394,15 +399,12 @@ def _read_mne(path: Path, fmt: str) -> _Parts:
         except Exception as exc:  # the readers raise many types on damaged files
             raise RecordingError(f"{path}: cannot read as {title}: {_one_line(exc)}") from None
     messages = [_one_line(w.message) for w in caught]
-    for msg in messages:
-        # MNE reads what is there and warns; a file shorter than its header says
-        # is truncated, and reading it would silently drop the rest.
-        if "does not match the file size" in msg:
-            raise RecordingError(
-                f"{path}: the file is shorter than its header says (truncated, or the "
-                f"recorder did not finish writing it)"
-            )
     sfreq = float(raw.info["sfreq"])
+    if layout is not None:
+        # MNE reads the whole records of a cut file and warns that the record
+        # count "does not match the file size"; say instead what is left.
+        messages = [m for m in messages if "does not match the file size" not in m]
+        messages += _edf_cut_notes(path, layout, raw.n_times, sfreq)
     types = list(raw.get_channel_types())
     data = raw.get_data()  # (n_channels, n_times), SI units
     units: list[str] = []
@@ -441,6 +443,108 @@ def _read_mne(path: Path, fmt: str) -> _Parts:
         times=None,
         warnings=messages,
     )
+
+
+@dataclass(frozen=True)
+class _EdfLayout:
+    """Where an EDF/BDF file's data records are, from its fixed-format header."""
+
+    header_bytes: int
+    n_records: int  # as the header says; -1 while the recorder was still writing
+    record_seconds: float
+    record_bytes: int
+    size: int
+
+    @property
+    def n_present(self) -> int:
+        """Whole data records in the file."""
+        return max(0, self.size - self.header_bytes) // self.record_bytes
+
+
+def _edf_layout(path: Path, fmt: str) -> _EdfLayout | None:
+    """Read the record layout of an EDF/BDF header (EDF specification, 1992).
+
+    Returns None where the header's fields are not numbers: MNE then says what
+    is wrong. Raises :class:`RecordingError` for a file cut inside its header or
+    before its first whole data record, where MNE raises unhelpful errors.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            fixed = f.read(256)
+            if len(fixed) < 256:
+                raise RecordingError(
+                    f"{path}: file cut inside its header ({size} bytes; an "
+                    f"{_FORMAT_TITLES[fmt]} header is at least 256)"
+                )
+            header_bytes = int(fixed[184:192])
+            n_records = int(fixed[236:244])
+            record_seconds = float(fixed[244:252])
+            n_signals = int(fixed[252:256])
+            if header_bytes != 256 * (n_signals + 1) or n_signals < 1:
+                return None
+            f.seek(256 + 216 * n_signals)
+            counts = f.read(8 * n_signals)
+            if len(counts) < 8 * n_signals:
+                raise RecordingError(
+                    f"{path}: file cut inside its header ({size} of {header_bytes} bytes)"
+                )
+            per_record = sum(int(counts[8 * i : 8 * i + 8]) for i in range(n_signals))
+    except ValueError:
+        return None
+    except OSError as exc:
+        raise RecordingError(f"{path}: cannot read: {_one_line(exc)}") from None
+    if size < header_bytes:
+        raise RecordingError(
+            f"{path}: file cut inside its header ({size} of {header_bytes} bytes)"
+        )
+    if per_record < 1:
+        return None
+    layout = _EdfLayout(
+        header_bytes, n_records, record_seconds, per_record * (3 if fmt == "bdf" else 2), size
+    )
+    if layout.n_present == 0 and n_records != 0:
+        raise RecordingError(
+            f"{path}: file cut before its first whole data record ({size - header_bytes} of "
+            f"{layout.record_bytes} bytes after the header); no data to read"
+        )
+    return layout
+
+
+def _edf_cut_notes(path: Path, layout: _EdfLayout, n_times: int, sfreq: float) -> list[str]:
+    """Say what a cut EDF/BDF file lost; refuse anything MNE read beyond the whole records."""
+    present = layout.n_present
+    expected = round(present * layout.record_seconds * sfreq)
+    if layout.record_seconds > 0 and n_times > expected:
+        # Never data made up past the end of the file (zeros, or garbage).
+        raise RecordingError(
+            f"{path}: the reader returned {n_times} samples but the file holds only "
+            f"{present} whole data records ({expected} samples); refused"
+        )
+    tail = (layout.size - layout.header_bytes) % layout.record_bytes
+    seconds = present * layout.record_seconds
+    notes: list[str] = []
+    if layout.n_records < 0:
+        notes.append(
+            f"the header gives no record count (the recorder did not finish the file); "
+            f"read the {present} whole data records ({seconds:g} s)"
+        )
+    elif present < layout.n_records:
+        notes.append(
+            f"file cut: {present} of {layout.n_records} data records present, "
+            f"{seconds:g} s of {layout.n_records * layout.record_seconds:g} s recovered"
+        )
+    elif present > layout.n_records:
+        notes.append(
+            f"the file holds {present} data records, its header says {layout.n_records}; "
+            f"the {present - layout.n_records} records past the header's count are ignored"
+        )
+    if tail:
+        notes.append(
+            f"the last {tail} bytes are an incomplete data record ({tail} of "
+            f"{layout.record_bytes} bytes); left out"
+        )
+    return notes
 
 
 # ------------------------------------------------------------------ XDF
@@ -586,27 +690,21 @@ def _channel_type(declared: str | None, stream_is_eeg: bool) -> str:
 def _read_xdf(
     path: Path, stream: str | None, profile: HeadsetProfile | None
 ) -> _Parts:
-    import pyxdf
+    from neuroadapt.record.xdfio import load_xdf_robust
 
+    # A cut or damaged file keeps every whole chunk before the cut (xdfio says
+    # what was lost, in the notes); a file with nothing usable raises.
     with _capture_log("pyxdf") as records, _capture_warnings() as caught:
-        try:
-            streams, _ = pyxdf.load_xdf(str(path))
-        except Exception as exc:  # pyxdf raises many types on damaged files
-            raise RecordingError(f"{path}: cannot read as XDF: {_one_line(exc)}") from None
+        streams, _, recovery = load_xdf_robust(path)
     errors = [r for r in records if r.levelno >= logging.ERROR]
     if errors:
-        # pyxdf skips what it cannot parse and goes on; a file it had to repair
-        # is refused instead of being read with a hole or a cut end.
+        # pyxdf skips what it cannot parse and goes on; xdfio hands it only whole
+        # chunks, so an error here means a hole it would paper over: refused.
         raise RecordingError(f"{path}: damaged XDF file: {_one_line(errors[0].getMessage())}")
     if not streams:
         raise RecordingError(f"{path}: the XDF file holds no streams")
-    if not any("footer" in s for s in streams):
-        # Recorders write every stream's footer when they stop; a file without any
-        # was cut short (or its recorder killed), and may end inside a chunk.
-        raise RecordingError(
-            f"{path}: no stream footer: the file is truncated or its recorder did not stop"
-        )
-    notes = [_one_line(r.getMessage()) for r in records]
+    notes = [_one_line(n.removeprefix(f"{path.name}: ")) for n in recovery]
+    notes += [_one_line(r.getMessage()) for r in records]
     notes += [_one_line(w.message) for w in caught]
 
     infos = [_stream_info(s) for s in streams]

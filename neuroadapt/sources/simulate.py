@@ -10,20 +10,19 @@ LSL viewer sees it exactly like a real amplifier::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
-import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from neuroadapt.errors import ConfigError, NeuroadaptError
 from neuroadapt.lsl import make_stream_info
+from neuroadapt.sources.pacing import run_paced
+from neuroadapt.sources.pacing import stop_on_signals as _stop_on_signals
 from neuroadapt.sources.synthetic import (
     COUNTER_CHANNEL,
     DEFAULT_CH_NAMES,
@@ -40,9 +39,6 @@ __all__ = ["DEFAULT_NAME", "HeadsetSimulator", "add_parser", "main"]
 DEFAULT_NAME = "neuroadapt-sim"
 # Length the alpha-steps preset is laid out on when the simulation has no end.
 OPEN_ENDED_SCRIPT_SECONDS = 300.0
-# After a pause of the pushing thread (suspended laptop, debugger) the backlog is
-# sent in pieces of at most this long, so no single chunk is huge.
-_MAX_CATCH_UP_SECONDS = 1.0
 
 
 class HeadsetSimulator:
@@ -171,34 +167,22 @@ class HeadsetSimulator:
             self._running = False
 
     def _stream(self, clock: Callable[[], float]) -> None:
-        sfreq = self.headset.sfreq
-        max_chunk = max(self._chunk, round(_MAX_CATCH_UP_SECONDS * sfreq))
         outlet = self._outlet
         assert outlet is not None, "open() first"
-        t0 = clock()
-        sent = 0  # samples pushed by this run; sample k of the run is due at t0 + k / sfreq
-        while not self._stop.is_set():
-            # Samples 0 .. floor((now - t0) * sfreq) are due by now.
-            due = math.floor((clock() - t0) * sfreq) + 1
-            if self._n_total is not None:
-                due = min(due, self._n_total)
-            n = min(due - sent, max_chunk)
-            if n > 0:
-                data = self.headset.generate(n).astype(np.float32)
-                stamps = t0 + np.arange(sent, sent + n) / sfreq
-                outlet.push_chunk(data, stamps.tolist())
-                sent += n
-                self.n_pushed += n
-                if n == max_chunk:
-                    continue  # still catching up: push the rest without waiting
-            if self._n_total is not None and sent >= self._n_total:
-                # Destroying the outlet right after the last push can drop the chunk
-                # still in flight to consumers; keep it open a moment (stop() cuts this).
-                self._stop.wait(self.linger)
-                break
-            # Wake when the last sample of the next chunk is due.
-            wake = t0 + (sent + self._chunk - 1) / sfreq
-            self._stop.wait(max(0.0, wake - clock()))
+
+        def push(start: int, n: int, stamps: np.ndarray) -> None:
+            outlet.push_chunk(self.headset.generate(n).astype(np.float32), stamps.tolist())
+            self.n_pushed += n
+
+        run_paced(
+            push,
+            self.headset.sfreq,
+            chunk=self._chunk,
+            stop=self._stop,
+            clock=clock,
+            n_total=self._n_total,
+            linger=self.linger,
+        )
 
     def start(self) -> HeadsetSimulator:
         """Open the outlet, then run in a daemon thread; returns self.
@@ -349,28 +333,6 @@ def parse_channels(text: str) -> list[str]:
             f"--channels: expected comma-separated labels like Fz,Cz,Pz, got {text!r}"
         )
     return names
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
-    """Call ``stop`` on SIGINT and SIGTERM while inside, then restore the old handlers.
-
-    Handlers can only be installed from the main thread; elsewhere (a test
-    driving :func:`main` from a worker) this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def _run_as_script(argv: Sequence[str] | None = None) -> int:

@@ -368,3 +368,40 @@ def test_gentle_exit_eases_to_neutral_and_ends_the_run(uid):
     for q in (0.25, 0.5, 0.75):
         i = np.searchsorted(ts, t0 + q * 3.0)
         assert np.allclose(frac[i], q * q * (3 - 2 * q), atol=0.06), (q, frac[i])
+
+
+@pytest.mark.live
+@pytest.mark.timeout(120)
+def test_a_restarted_scene_joins_at_the_engines_current_state(uid):
+    """``--join`` (a restart mid-session): the first control message sets the state at once."""
+    manifest = load_manifest(find_scene("lagoon"))
+    names = list(manifest.names)
+    fog_i = names.index("fog_density")
+    assert manifest["fog_density"].default > 0.3  # the test needs a far-away target
+    pub = Publisher("tcp://127.0.0.1:*")
+    proc = start_scene("--control", pub.address, "--duration", "30", "--source-id", uid,
+                       "--join")
+    samples: list[list[float]] = []
+    try:
+        info = resolve_scene(uid, proc)
+        inlet = pylsl.StreamInlet(info, recover=False)
+        inlet.open_stream(timeout=10)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            pub.publish("control", {"params": {"fog_density": 0.05}, "hold": False,
+                                    "feedback": True, "phase": "training"})
+            chunk, _ = inlet.pull_chunk(timeout=0.05)
+            samples.extend(chunk)
+            if any(abs(s[fog_i] - 0.05) < 1e-9 for s in samples):
+                break
+        joined = [s[fog_i] for s in samples]
+        pub.publish("control", {"end": True})
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        stop(proc)
+        pub.close()
+    assert joined and abs(joined[-1] - 0.05) < 1e-9, "never took up the engine's state"
+    # No glide: every frame is either the default (before the first message) or the target.
+    default = manifest["fog_density"].default
+    assert all(abs(v - default) < 1e-9 or abs(v - 0.05) < 1e-9 for v in joined), joined[:20]
