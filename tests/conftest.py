@@ -8,7 +8,10 @@ test ever looks past this host; every stream a test makes has a unique
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -34,3 +37,35 @@ def shared_eeg() -> Path:
     if not SHARED_EEG.is_dir():
         pytest.skip(f"real EEG recordings not found at {SHARED_EEG}")
     return SHARED_EEG
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """A finished ``neuroadapt demo`` session: its folder and the finished process."""
+
+    folder: Path
+    proc: subprocess.CompletedProcess
+
+
+#: Length of the shared demo session (s): a baseline, then feedback on scripted alpha.
+DEMO_DURATION = 40
+
+
+@pytest.fixture(scope="session")
+def demo_session(tmp_path_factory) -> DemoRun:
+    """One real session (simulator, engine, offscreen scene, console, LabRecorder).
+
+    Run once for the whole test run and shared by the session, replay, report
+    and export tests: never modify it (copy it first).
+    """
+    out = tmp_path_factory.mktemp("demo_sessions")
+    env = dict(os.environ, NEUROADAPT_HEADLESS="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "neuroadapt", "demo", "--duration", str(DEMO_DURATION),
+         "--headless", "--out", str(out), "--subject", "S01", "--seed", "3"],
+        capture_output=True, text=True, timeout=300, env=env)
+    folders = sorted((out / "S01").glob("*_alpha_relax"))
+    if proc.returncode != 0 or len(folders) != 1:
+        pytest.fail(f"demo session failed (exit {proc.returncode}):\n{proc.stdout}\n"
+                    f"{proc.stderr}")
+    return DemoRun(folders[0], proc)

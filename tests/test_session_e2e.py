@@ -8,32 +8,23 @@ recorded back with pyxdf.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import pyxdf
 
+from tests.conftest import DEMO_DURATION
+
 pytestmark = [pytest.mark.live, pytest.mark.render]
 
-DURATION = 40
+DURATION = DEMO_DURATION
 
 
 @pytest.fixture(scope="module")
-def session(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    out = tmp_path_factory.mktemp("sessions")
-    env = dict(os.environ, NEUROADAPT_HEADLESS="1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "neuroadapt", "demo", "--duration", str(DURATION),
-         "--headless", "--out", str(out), "--seed", "3"],
-        capture_output=True, text=True, timeout=240, env=env)
-    folders = list((out / "demo").glob("*_alpha_relax"))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert len(folders) == 1, folders
-    return folders[0], proc
+def session(demo_session) -> tuple[Path, subprocess.CompletedProcess]:
+    return demo_session.folder, demo_session.proc
 
 
 @pytest.mark.timeout(300)
@@ -43,7 +34,7 @@ def test_demo_leaves_a_complete_session_folder(session):
     for name in ("session.xdf", "protocol.toml", "session.json", "report.html"):
         assert (folder / name).is_file(), name
     meta = json.loads((folder / "session.json").read_text())
-    assert meta["ended"] == "completed" and meta["subject"] == "demo"
+    assert meta["ended"] == "completed" and meta["subject"] == "S01"
     assert meta["software"]["liblsl"].isdigit() and meta["protocol"]["sha256"]
     assert meta["start"] and meta["end"]
     # The protocol saved is the one that ran (scaled to the demo's duration).

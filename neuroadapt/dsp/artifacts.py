@@ -114,6 +114,8 @@ _DETREND_DEGREE = 2
 #: Windows must resolve 2 Hz or finer (at least half a second) for the bands above to
 #: hold several bins each.
 _MIN_DURATION = 0.5
+#: Windows whose 1-6 Hz waveform is synthesised at once (keeps it in cache).
+_SYNTH_BATCH = 4
 
 
 # ------------------------------------------------------------------ thresholds
@@ -291,6 +293,11 @@ class ArtifactMetrics:
     pinned: np.ndarray
     finite: np.ndarray
 
+    def take(self, columns: np.ndarray | Sequence[int]) -> ArtifactMetrics:
+        """The measures of some channels only (indices into the last axis)."""
+        return ArtifactMetrics(**{f.name: getattr(self, f.name)[..., columns]
+                                  for f in fields(self)})
+
     @property
     def emg_ratio(self) -> np.ndarray:
         """``hf_power / broad_power``, 0 where ``broad_power`` is 0."""
@@ -351,6 +358,7 @@ class _Plan:
     left_conj: np.ndarray  # (n_band_bins,) bool: the neighbour is a conjugate mirror
     right_conj: np.ndarray  # (n_band_bins,) bool
     bands: np.ndarray  # (n_band_bins, 3) power-per-bin -> hf, broad, line band power
+    bands_pairs: np.ndarray  # (2 * n_band_bins - 2, 3): the same from bin 1, per re/im
     power_scale: float  # |Hann spectrum|^2 -> µV² per bin
     low_bins: np.ndarray  # (n_low,) bins of the 1-6 Hz waveform
     synthesis: np.ndarray  # (2 * n_low, n): [Re, Im] of those bins -> waveform (inverse DFT)
@@ -630,8 +638,10 @@ class ArtifactDetector:
         # width sfreq/n: power per bin in µV², summing to band power as BandPower does.
         # The bands start at 1 Hz and end below Nyquist, so every bin is doubled.
         power_scale = 2.0 / (self._sfreq * (3.0 * n / 8.0)) * (self._sfreq / n)
+        assert not bands[0].any()  # bands start at 1 Hz: bin 0 is in none
+        pairs = np.repeat(bands[1:n_band], 2, axis=0)
         plan = _Plan(basis, n_bins, basis_dft, left, right, left_conj, right_conj,
-                     bands[:n_band], power_scale, low_bins, synthesis)
+                     bands[:n_band], pairs, power_scale, low_bins, synthesis)
         self._plans[n] = plan
         return plan
 
@@ -651,10 +661,14 @@ class ArtifactDetector:
         turns = np.outer(np.arange(p), k) % p
         rotation = np.exp(-2j * np.pi * turns / p)
         quarter = (4 * turns) % p == 0
-        rotation[quarter] = (1, -1j, -1, 1j)[0] if p == 1 else np.round(rotation[quarter])
+        rotation[quarter] = np.round(rotation[quarter])
         positions = plan.basis.reshape(p, g, -1).transpose(1, 0, 2).reshape(g, -1)
-        dft = np.ascontiguousarray(np.concatenate([np.cos(phase), -np.sin(phase), positions],
-                                                  axis=1))
+        # Real and imaginary parts interleaved, so the product's first columns read as
+        # complex numbers without a copy.
+        dft = np.empty((g, 2 * plan.n_bins + positions.shape[1]))
+        dft[:, 0 : 2 * plan.n_bins : 2] = np.cos(phase)
+        dft[:, 1 : 2 * plan.n_bins : 2] = -np.sin(phase)
+        dft[:, 2 * plan.n_bins :] = positions
         blocks = _Blocks(g, p, q, dft, rotation)
         self._block_plans[key] = blocks
         return blocks
@@ -664,8 +678,8 @@ class ArtifactDetector:
 
         Window ``i`` holds samples ``i * hop`` to ``i * hop + n_window - 1``; the
         measures equal :meth:`measure` of each window to rounding (about 1e-12
-        relative), and depend on nothing else than the window's samples, so the
-        same window gives the same measures in any stretch.
+        relative), and depend on nothing but the window's samples, so a window
+        gives the same measures in any stretch.
 
         Parameters
         ----------
@@ -684,11 +698,14 @@ class ArtifactDetector:
 
         Notes
         -----
-        The window is cut into blocks of ``gcd(n_window, hop)`` samples; each
-        block's contribution to the DFT bins and detrending sums the measures
-        use is computed once (one matrix product), and every window's spectrum
-        is the phase-rotated sum of its blocks'. For 1 s windows every 0.25 s,
-        each sample is transformed once instead of four times.
+        The windows are cut into blocks of ``gcd(n_window, hop)`` samples. Each
+        block is transformed once (one matrix product for all of them) into its
+        share of the DFT bins the measures use and of the detrending
+        projections, and summarised by its extremes, mean and centred sum of
+        squares; a window's measures combine those of its blocks (phase-rotated
+        bins; variance by the parallel formula, which keeps a large DC offset
+        out of the rounding). For 1 s windows every 0.25 s, each sample is
+        transformed once instead of four times.
         """
         data = np.asarray(data, dtype=np.float64)
         n_window, hop = int(n_window), int(hop)
@@ -706,58 +723,75 @@ class ArtifactDetector:
         g, p, q = blk.g, blk.p, blk.q
         n_blocks = (n_windows - 1) * q + p
         n_ch = data.shape[1]
-        # Channels first, time last: every operation below runs along contiguous rows.
-        seg = np.ascontiguousarray(data[: n_blocks * g].T)  # (n_ch, n_blocks * g)
-        finite, seg = self._finite_blocks(seg, g, p, q, n_windows)
-        # (n_ch, n_windows, n_window) view of the windows, no copy.
-        windows = sliding_window_view(seg, n_window, axis=1)[:, ::hop][:, :n_windows]
-        parts = (seg.reshape(n_ch * n_blocks, g) @ blk.dft).reshape(n_ch, n_blocks, -1)
-        nb = plan.n_bins
-        span = slice(0, (n_windows - 1) * q + 1, q)
-        spectrum = np.zeros((n_ch, n_windows, nb), dtype=np.complex128)
-        coef = np.zeros((n_ch, n_windows, _DETREND_DEGREE + 1))
-        d = _DETREND_DEGREE + 1
-        for j in range(p):
-            at = parts[:, j + span.start : j + span.stop : q]
-            spectrum += (at[..., :nb] + 1j * at[..., nb : 2 * nb]) * blk.rotation[j]
-            coef += at[..., 2 * nb + d * j : 2 * nb + d * (j + 1)]
-        spectrum -= coef @ plan.basis_dft
-        return self._finish(windows, coef, spectrum, finite, plan)
+        blocks = data[: n_blocks * g].reshape(n_blocks, g, n_ch)
+        finite = np.ones((n_windows, n_ch), dtype=bool)
+        if not np.isfinite(blocks.sum()):  # rare: dropouts given as NaN or Inf
+            ok = np.isfinite(blocks).all(axis=1)  # (n_blocks, n_ch)
+            finite = self._per_window(ok, p, q, n_windows).all(axis=1)
+            blocks = np.where(np.isfinite(blocks), blocks, 0.0)
 
-    def _finite_blocks(self, seg: np.ndarray, g: int, p: int, q: int, n_windows: int
-                       ) -> tuple[np.ndarray, np.ndarray]:
-        """Per window and channel, whether all samples are finite; non-finite set to 0."""
-        n_ch = seg.shape[0]
-        if np.isfinite(seg.sum()):  # the usual case, in one cheap pass
-            return np.ones((n_windows, n_ch), dtype=bool), seg
-        ok = np.isfinite(seg).reshape(n_ch, -1, g).all(axis=2)  # (n_ch, n_blocks)
-        view = sliding_window_view(ok, p, axis=1)[:, ::q][:, :n_windows]
-        return view.all(axis=2).T, np.where(np.isfinite(seg), seg, 0.0)
+        def combine(block_values: np.ndarray, how) -> np.ndarray:
+            return how(self._per_window(block_values, p, q, n_windows), axis=1)
+
+        # Extremes, and how many samples sit at them (pinned).
+        top_b, bottom_b = blocks.max(axis=1), blocks.min(axis=1)
+        top, bottom = combine(top_b, np.max), combine(bottom_b, np.min)
+        abs_max = np.maximum(top, -bottom)
+        # A float32 stream's rail value comes back bit-identical, so "equal" allows
+        # for float32 rounding only.
+        tol = 1e-7 * abs_max
+        # (n_windows, n_window, n_ch) view of the windows, no copy.
+        windows = sliding_window_view(blocks.reshape(-1, n_ch), n_window, axis=0)[::hop]
+        windows = windows[:n_windows].transpose(0, 2, 1)
+        at_top = np.count_nonzero(windows >= (top - tol)[:, np.newaxis, :], axis=1)
+        at_bottom = np.count_nonzero(windows <= (bottom + tol)[:, np.newaxis, :], axis=1)
+        moving = (top - bottom) > tol
+        pinned = np.where(moving, np.maximum(at_top, at_bottom) / n_window, 0.0)
+
+        # Each block's share of the DFT bins and of the detrending projections.
+        nb = plan.n_bins
+        d = _DETREND_DEGREE + 1
+        parts = np.matmul(blocks.transpose(0, 2, 1), blk.dft)  # (n_blocks, n_ch, n_cols)
+        bins = parts[..., : 2 * nb].view(np.complex128)  # (n_blocks, n_ch, nb)
+        spectrum = bins[0 : n_windows * q : q].copy()
+        coef = parts[0 : n_windows * q : q, :, 2 * nb : 2 * nb + d].copy()
+        for j in range(1, p):
+            at = slice(j, j + n_windows * q, q)
+            spectrum += bins[at] * blk.rotation[j]
+            coef += parts[at, :, 2 * nb + d * j : 2 * nb + d * (j + 1)]
+        spectrum -= coef @ plan.basis_dft
+
+        # Variance about the window mean from the blocks' means and centred sums of
+        # squares (parallel formula), then minus the linear and quadratic
+        # projections: the detrended window's sum of squares.
+        mean_b = bins[..., 0].real / g  # a block's sum is its DFT's bin 0
+        centred = blocks - mean_b[:, np.newaxis, :]
+        np.square(centred, out=centred)
+        ss_b = centred.sum(axis=1)
+        means = self._per_window(mean_b, p, q, n_windows)
+        spread = combine(ss_b, np.sum) + g * np.square(
+            means - means.mean(axis=1, keepdims=True)).sum(axis=1)
+        resid = spread - np.square(coef[..., 1:]).sum(axis=-1)
+        std = np.sqrt(np.maximum(resid, 0.0) / n_window)
+        return self._spectral(plan, spectrum, finite, std=std, abs_max=abs_max,
+                              pinned=pinned)
+
+    @staticmethod
+    def _per_window(block_values: np.ndarray, p: int, q: int, n_windows: int) -> np.ndarray:
+        """(n_blocks, ...) -> (n_windows, p, ...): the values of each window's blocks."""
+        view = sliding_window_view(block_values, p, axis=0)[::q][:n_windows]
+        return np.moveaxis(view, -1, 1)
 
     def _measure(self, raw: np.ndarray) -> ArtifactMetrics:
         """Measures of (..., n, n_ch) windows as (..., n_ch) arrays."""
         n, n_ch = raw.shape[-2], raw.shape[-1]
         lead = raw.shape[:-2]
         plan = self._plan(n)
-        # (n_ch, n_windows, n): channels first, time last, as in the sliding path.
-        windows = np.ascontiguousarray(np.moveaxis(raw.reshape(-1, n, n_ch), 2, 0))
-        finite = np.isfinite(windows).all(axis=2).T
+        # (n_windows, n_ch, n): time last, for the FFT.
+        windows = np.ascontiguousarray(np.swapaxes(raw.reshape(-1, n, n_ch), 1, 2))
+        finite = np.isfinite(windows).all(axis=2)
         if not finite.all():
             windows = np.where(np.isfinite(windows), windows, 0.0)
-        coef = windows @ plan.basis  # (n_ch, n_windows, degree + 1)
-        detrended = windows - coef @ plan.basis.T
-        spectrum = scipy.fft.rfft(detrended, axis=-1)[..., : plan.n_bins]
-        m = self._finish(windows, coef, spectrum, finite, plan, detrended)
-        return ArtifactMetrics(**{f.name: getattr(m, f.name).reshape(*lead, n_ch)
-                                  for f in fields(ArtifactMetrics)})
-
-    @staticmethod
-    def _finish(windows: np.ndarray, coef: np.ndarray, spectrum: np.ndarray,
-                finite: np.ndarray, plan: _Plan, detrended: np.ndarray | None = None
-                ) -> ArtifactMetrics:
-        """Measures from (n_ch, n_windows, n) windows, their detrending coefficients and
-        the detrended spectrum's first bins; arrays of shape (n_windows, n_ch)."""
-        n = windows.shape[-1]
         top = windows.max(axis=-1)
         bottom = windows.min(axis=-1)
         abs_max = np.maximum(top, -bottom)
@@ -768,39 +802,64 @@ class ArtifactDetector:
         at_bottom = np.count_nonzero(windows <= (bottom + tol)[..., np.newaxis], axis=-1)
         moving = (top - bottom) > tol
         pinned = np.where(moving, np.maximum(at_top, at_bottom) / n, 0.0)
-
         # Quadratic detrend: subtract the projection onto the polynomial basis.
-        if detrended is None:
-            detrended = windows - coef @ plan.basis.T
+        coef = windows @ plan.basis  # (n_windows, n_ch, degree + 1)
+        detrended = windows - coef @ plan.basis.T
         std = np.sqrt(np.einsum("...n,...n->...", detrended, detrended) / n)
+        spectrum = scipy.fft.rfft(detrended, axis=-1)[..., : plan.n_bins]
+        m = self._spectral(plan, spectrum, finite, std=std, abs_max=abs_max, pinned=pinned)
+        return ArtifactMetrics(**{f.name: getattr(m, f.name).reshape(*lead, n_ch)
+                                  for f in fields(ArtifactMetrics)})
 
+    @staticmethod
+    def _spectral(plan: _Plan, spectrum: np.ndarray, finite: np.ndarray,
+                  **measures: np.ndarray) -> ArtifactMetrics:
+        """Complete the measures from the detrended spectrum's first bins.
+
+        ``spectrum`` is (n_windows, n_ch, n_bins); ``finite`` and ``measures``
+        (the other measures) are (n_windows, n_ch) arrays, as is the result.
+        """
         # Slow waveform: the untapered spectrum (a taper would hide blinks near the
-        # window's edges) masked to 1-6 Hz and transformed back.
+        # window's edges) masked to 1-6 Hz and transformed back. A few windows at a
+        # time, so the waveforms stay in cache.
         low_spec = spectrum[..., plan.low_bins]
-        low = np.concatenate([low_spec.real, low_spec.imag], axis=-1) @ plan.synthesis
-        ptp_low = low.max(axis=-1) - low.min(axis=-1)
+        coefs = np.concatenate([low_spec.real, low_spec.imag], axis=-1)
+        ptp_low = np.empty(finite.shape)
+        for i in range(0, len(coefs), _SYNTH_BATCH):
+            low = coefs[i : i + _SYNTH_BATCH] @ plan.synthesis
+            ptp_low[i : i + _SYNTH_BATCH] = low.max(axis=-1) - low.min(axis=-1)
 
         # Hann taper applied in the frequency domain: multiplying by the periodic Hann
         # window is the circular convolution of the spectrum with (-1/4, 1/2, -1/4). The
         # neighbours beyond the one-sided spectrum are conjugate mirrors.
         n_band = plan.bands.shape[0]
-        below = spectrum[..., plan.left]
-        above = spectrum[..., plan.right]
-        if plan.left_conj.any():
-            below[..., plan.left_conj] = np.conj(below[..., plan.left_conj])
         if plan.right_conj.any():
+            below = spectrum[..., plan.left]
+            above = spectrum[..., plan.right]
+            below[..., plan.left_conj] = np.conj(below[..., plan.left_conj])
             above[..., plan.right_conj] = np.conj(above[..., plan.right_conj])
-        hann = 0.5 * spectrum[..., :n_band] - 0.25 * (below + above)
-        power = np.square(hann.real) + np.square(hann.imag)
-        band = (power @ plan.bands) * plan.power_scale  # (n_ch, n_windows, 3)
+            hann = 0.5 * spectrum[..., :n_band] - 0.25 * (below + above)
+            power = np.square(hann.real) + np.square(hann.imag)
+            band = power @ plan.bands
+        else:
+            # Bin 0 is in no band; the others' neighbours are plain slices. Real and
+            # imaginary parts side by side, squared and summed by one product.
+            flat = spectrum.view(np.float64)
+            hann = flat[..., 2 : 2 * n_band] * 0.5
+            side = flat[..., 0 : 2 * n_band - 2] + flat[..., 4 : 2 * n_band + 2]
+            side *= 0.25
+            hann -= side
+            np.square(hann, out=hann)
+            band = hann @ plan.bands_pairs
+        band *= plan.power_scale  # (n_windows, n_ch, 3)
         return ArtifactMetrics(
-            ptp_low=ptp_low.T,
-            std=std.T,
-            hf_power=band[..., 0].T,
-            broad_power=band[..., 1].T,
-            line_power=band[..., 2].T,
-            abs_max=abs_max.T,
-            pinned=pinned.T,
+            ptp_low=ptp_low,
+            std=measures["std"],
+            hf_power=band[..., 0],
+            broad_power=band[..., 1],
+            line_power=band[..., 2],
+            abs_max=measures["abs_max"],
+            pinned=measures["pinned"],
             finite=finite,
         )
 
@@ -817,15 +876,21 @@ class ArtifactDetector:
         if frontal.any():
             candidate = usable & frontal & (m.ptp_low >= th.blink_uv)
             back = usable & ~frontal
-            if (~frontal).any():
+            if (~frontal).any() and candidate.any():
                 # Median over the usable non-frontal channels of each window; NaN (no
-                # usable one) leaves only the absolute test.
+                # usable one) leaves only the absolute test. Only windows with a
+                # candidate need it.
+                cand = candidate.reshape(-1, candidate.shape[-1])
+                rows = np.flatnonzero(cand.any(axis=-1))
                 ref = np.where(back, m.ptp_low, np.nan)[..., ~frontal]
+                ref = ref.reshape(-1, ref.shape[-1])[rows]
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
                     median = np.nanmedian(ref, axis=-1, keepdims=True)
                 median = np.where(np.isnan(median), 0.0, median)
-                candidate &= m.ptp_low >= th.blink_dominance * median
+                ptp = m.ptp_low.reshape(cand.shape)[rows]
+                cand[rows] &= ptp >= th.blink_dominance * median
+                candidate = cand.reshape(candidate.shape)
             blink = candidate
         amplitude = usable & ~blink & (m.ptp_low >= th.amplitude_uv)
         emg = usable & ((m.hf_power >= th.emg_power_uv2) | (m.emg_ratio >= th.emg_ratio))
@@ -839,6 +904,25 @@ class ArtifactDetector:
             if row.any():
                 flags[name] = tuple(self._ch_names[i] for i in np.flatnonzero(row))
         return WindowArtifacts(flags)
+
+    def results(self, metrics: ArtifactMetrics) -> list[WindowArtifacts]:
+        """One :class:`WindowArtifacts` per window from many windows' measures.
+
+        Parameters
+        ----------
+        metrics : ArtifactMetrics
+            Measures with arrays of shape (n_windows, n_channels), e.g. from
+            :meth:`measure_sliding`.
+
+        Returns
+        -------
+        artifacts : list of WindowArtifacts
+            What :meth:`check` says of each window.
+        """
+        tripped = self._decide(metrics)
+        any_row = tripped.any(axis=-1)  # (n_windows, n_detectors)
+        return [self._to_result(t) if hit.any() else WindowArtifacts({})
+                for t, hit in zip(tripped, any_row, strict=True)]
 
 
 def _check_sfreq(sfreq: float) -> float:

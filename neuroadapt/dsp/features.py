@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ..buffer import RingBuffer
 from ..protocol.loader import check_against_stream
@@ -30,6 +31,9 @@ from .measures import DEFAULT_IAF, asymmetry, ratio, region_indices
 from .quality import ChannelQuality, QualityChange
 
 log = logging.getLogger(__name__)
+
+#: Windows computed together at most (a push is cut into pieces of that many hops).
+_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,13 @@ class FeatureExtractor:
         line = float(protocol.signal.notch or 50)
         self.detector: ArtifactDetector | None = None
         self.quality: ChannelQuality | None = None
+        # Each channel is measured once per window, for both the detectors (judged
+        # channels) and the quality (EEG channels): the union, in stream order.
+        measured = sorted(set(judged) | set(eeg))
+        self._measured = np.array(measured, dtype=int)
+        self._judged_at = np.searchsorted(self._measured, self._judged)
+        self._eeg_at = np.searchsorted(self._measured, self._eeg)
+        self._measurer: ArtifactDetector | None = None
         if detect_artifacts:
             try:
                 self.detector = ArtifactDetector(sfreq, [ch_names[i] for i in judged],
@@ -155,9 +166,11 @@ class FeatureExtractor:
                 if eeg:
                     self.quality = ChannelQuality(sfreq, [ch_names[i] for i in eeg],
                                                   line_freq=line)
+                self._measurer = ArtifactDetector(sfreq, [ch_names[i] for i in measured],
+                                                  line_freq=line, frontal=[])
             except ValueError as exc:  # e.g. too low a rate to see muscle activity
                 log.warning("%s: artifact detection is off: %s", stream, exc)
-                self.detector = self.quality = None
+                self.detector = self.quality = self._measurer = None
         self.sfreq = float(sfreq)
         sig = protocol.signal
         self.n_window = int(round(sig.window * sfreq))
@@ -166,8 +179,9 @@ class FeatureExtractor:
                                                          sig.notch or None),
                                     len(used))
         # Room for one window plus the samples that arrive between two windows,
-        # with slack for bursty delivery; larger pushes are cut into pieces.
-        self._piece = max(self.n_hop, int(sfreq))
+        # with slack for bursty delivery; larger pushes are cut into pieces, each
+        # of whose windows are computed together (_BATCH windows at most).
+        self._piece = max(self.n_hop, int(sfreq), _BATCH * self.n_hop)
         self._buffer = RingBuffer(self.n_window + 2 * self._piece, len(used))
         self._raw = RingBuffer(self.n_window + 2 * self._piece, len(ch_names))
         self._protocol = protocol
@@ -264,38 +278,88 @@ class FeatureExtractor:
             self._buffer.write(filtered, stamps)
             for (name, _), (tracker, buf, _) in self._envelopes.items():
                 buf.write(tracker.process(filtered[:, self._chans[name]]), stamps)
+            ends = []
             while self._buffer.n_written >= self._next_end:
-                frames.append(self._frame(self._next_end))
+                ends.append(self._next_end)
                 self._next_end += self.n_hop
+            if ends:
+                frames += self._frames(ends)
         return frames
 
-    def _frame(self, end: int) -> FeatureFrame:
-        first = end - self.n_window
-        win, ts = self._buffer.since(first)
-        t = float(ts[self.n_window - 1])
-        spectrum = None
+    def _frames(self, ends: list[int]) -> list[FeatureFrame]:
+        """The frames of windows ending at ``ends`` (one hop apart), computed together.
+
+        Every window's result depends on its own samples only, so computing
+        windows together gives what computing each alone does, whatever the
+        chunking.
+        """
+        n_win, hop = self.n_window, self.n_hop
+        first = ends[0] - n_win
+        span = ends[-1] - first
+        win_all, ts_all = self._buffer.since(first)
+        win_all = win_all[:span]
+        # (n_windows, n_window, n_used) view of the windows, no copy.
+        windows = sliding_window_view(win_all, n_win, axis=0)[::hop].transpose(0, 2, 1)
+        times = ts_all[n_win - 1 : span : hop].tolist()
         # A dropout inside the window, or in the filter's settling time before it,
         # voids the window: exactly the windows that contain such samples, so the
         # result does not depend on how the samples were chunked.
-        horizon = first - self._settle
-        while self._bad_runs and self._bad_runs[0][1] <= horizon:
-            self._bad_runs.popleft()
-        if any(lo < end and hi > horizon for lo, hi in self._bad_runs):
-            values = dict.fromkeys(self.names, float("nan"))
-        else:
-            values = self.compute(win[: self.n_window], end=end)
-            if self._iaf_chans is not None:
-                psd = self._bp.psd(win[: self.n_window, self._iaf_chans]).mean(axis=0)
-                spectrum = (self._bp.freqs, psd)
-        artifacts = None
-        changes: list[QualityChange] = []
-        if self.detector is not None or self.quality is not None:
-            raw = self._raw.since(first)[0][: self.n_window]
+        void = []
+        for end in ends:
+            horizon = end - n_win - self._settle
+            while self._bad_runs and self._bad_runs[0][1] <= horizon:
+                self._bad_runs.popleft()
+            void.append(any(lo < end and hi > horizon for lo, hi in self._bad_runs))
+        values = self._values(windows, ends, void)
+        spectra: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(ends)
+        if self._iaf_chans is not None:
+            keep = [i for i, v in enumerate(void) if not v]
+            if keep:
+                psd = self._bp._psd(windows[keep][..., self._iaf_chans]).mean(axis=1)
+                for i, row in zip(keep, psd, strict=True):
+                    spectra[i] = (self._bp.freqs, row)
+        artifacts: list[WindowArtifacts | None] = [None] * len(ends)
+        changes: list[list[QualityChange]] = [[] for _ in ends]
+        if self._measurer is not None and (self.detector is not None
+                                           or self.quality is not None):
+            raw = self._raw.since(first)[0][:span]
+            if len(self._measured) != raw.shape[1]:
+                raw = raw[:, self._measured]
+            metrics = self._measurer.measure_sliding(raw, n_win, hop)
             if self.detector is not None:
-                artifacts = self.detector.check(raw[:, self._judged])
+                artifacts = self.detector.results(metrics.take(self._judged_at))
             if self.quality is not None:
-                changes = self.quality.update(raw[:, self._eeg], t)
-        return FeatureFrame(t, end, values, artifacts, changes, spectrum)
+                changes = self.quality.update_measured(metrics.take(self._eeg_at), times)
+        return [FeatureFrame(*row) for row in zip(times, ends, values, artifacts, changes,
+                                                    spectra, strict=True)]
+
+    def _values(self, windows: np.ndarray, ends: list[int], void: list[bool]
+                ) -> list[dict[str, float]]:
+        """Feature values of (n_windows, n_window, n_used) filtered windows; NaN if void."""
+        power = self._bp.compute_many(windows)  # (n_windows, n_bands, n_channels)
+        out: dict[str, np.ndarray] = {}
+        for f, band, total in self._specs:
+            if f.kind == "ratio":
+                out[f.name] = ratio(out[f.numerator], out[f.denominator])
+                continue
+            chans = self._chans[f.name]
+            if f.method == "envelope":
+                p_band = np.array([self._envelope_power(f.name, "band", e) for e in ends])
+                p_total = (np.array([self._envelope_power(f.name, "total", e) for e in ends])
+                           if total is not None else None)
+            else:
+                p_band = power[:, band][:, chans]
+                p_total = power[:, total][:, chans] if total is not None else None
+            if f.kind == "asymmetry":
+                out[f.name] = asymmetry(p_band[:, 1], p_band[:, 0])
+            elif p_total is None:
+                out[f.name] = _row_means(p_band)
+            else:
+                out[f.name] = _row_means(relative_power(p_band, p_total))
+        columns = [out[name].tolist() for name in self.names]
+        nan = dict.fromkeys(self.names, float("nan"))
+        return [dict(nan) if v else dict(zip(self.names, row, strict=True))
+                for v, row in zip(void, zip(*columns, strict=True), strict=True)]
 
     def _repair(self, piece: np.ndarray) -> np.ndarray:
         """Replace non-finite samples by the channel's last finite value."""
@@ -353,3 +417,14 @@ class FeatureExtractor:
             return np.full(tracker.n_channels, np.nan)
         env = buf.since(first)[0][: self.n_hop]
         return (env**2).mean(axis=0) / 2.0
+
+
+def _row_means(a: np.ndarray) -> np.ndarray:
+    """Mean of each row of a 2-D array, bit for bit what ``row.mean()`` gives.
+
+    NumPy sums a 1-D array pairwise in blocks of eight but may sum along the
+    rows of a 2-D array in plain order; both agree below eight columns.
+    """
+    if a.shape[1] < 8:
+        return a.mean(axis=1)
+    return np.array([row.mean() for row in a])

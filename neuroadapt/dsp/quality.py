@@ -47,13 +47,12 @@ than ``recover_s`` starts the evidence afresh (levels are kept).
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .artifacts import DETECTORS, ArtifactDetector, ArtifactThresholds
+from .artifacts import DETECTORS, ArtifactDetector, ArtifactMetrics, ArtifactThresholds
 from .checks import positive
 
 __all__ = ["LEVELS", "REASONS", "ChannelQuality", "QualityChange", "QualityLevel"]
@@ -212,7 +211,11 @@ class ChannelQuality:
         n = len(self._ch_names)
         self._level = np.full(n, _GOOD, dtype=np.int8)
         self._reason = np.full(n, _OK, dtype=np.int8)
-        self._history: deque[tuple[float, np.ndarray, np.ndarray]] = deque()
+        # History of the last windows: rows [head, tail) of growing arrays.
+        self._times = np.zeros(64)
+        self._sev = np.zeros((64, n), dtype=np.int8)
+        self._rsn = np.zeros((64, n), dtype=np.int8)
+        self._head = self._tail = 0
         self._since: float | None = None
         self._last_t: float | None = None
 
@@ -238,37 +241,39 @@ class ChannelQuality:
         ValueError
             If ``raw`` has the wrong shape or ``t`` is not finite or goes back in time.
         """
-        t = float(t)
-        if not math.isfinite(t):
-            raise ValueError(f"t must be finite, got {t}")
-        if self._last_t is not None and t < self._last_t:
-            raise ValueError(f"t must not decrease: got {t} after {self._last_t}")
+        t = self._check_time(t)
         severity, reason = self.classify(raw)
+        return self._advance(severity, reason, t)
 
-        if self._last_t is None or t - self._last_t > self._recover_s:
-            self._history.clear()
-            self._since = t
-        self._last_t = t
-        self._history.append((t, severity, reason))
-        keep = max(self._degrade_s, self._recover_s) + _EPS
-        while self._history and self._history[0][0] < t - keep:
-            self._history.popleft()
+    def update_measured(self, metrics: ArtifactMetrics, times: Sequence[float]
+                        ) -> list[list[QualityChange]]:
+        """Take several windows into account, in order, from their measures.
 
-        new_level, new_reason = self._decide(t)
-        changed = np.flatnonzero(new_level != self._level)
-        changes = [
-            QualityChange(
-                t,
-                self._ch_names[i],
-                LEVELS[new_level[i]],
-                REASONS[new_reason[i]],
-                LEVELS[self._level[i]],
+        Equal to calling :meth:`update` on each window in turn; the windows are
+        classified together, which is faster.
+
+        Parameters
+        ----------
+        metrics : ArtifactMetrics
+            The windows' measures (arrays of shape (n_windows, n_channels)), as
+            :meth:`ArtifactDetector.measure_sliding
+            <neuroadapt.dsp.artifacts.ArtifactDetector.measure_sliding>` gives.
+        times : sequence of float
+            Each window's time, as for :meth:`update`.
+
+        Returns
+        -------
+        changes : list of list of QualityChange
+            The changes each window causes.
+        """
+        if metrics.std.ndim != 2 or metrics.std.shape != (len(times), len(self._ch_names)):
+            raise ValueError(
+                f"metrics must hold (n_windows, n_channels) = ({len(times)}, "
+                f"{len(self._ch_names)}) arrays, got {metrics.std.shape}"
             )
-            for i in changed
-        ]
-        self._reason[changed] = new_reason[changed]
-        self._level[changed] = new_level[changed]
-        return changes
+        severity, reason = self._classify(metrics)
+        return [self._advance(s, r, self._check_time(t))
+                for s, r, t in zip(severity, reason, times, strict=True)]
 
     def classify(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Level and reason of each channel in one window, before any hysteresis.
@@ -288,42 +293,113 @@ class ChannelQuality:
         metrics = self._detector.measure(np.asarray(raw))
         if metrics.std.ndim != 1:
             raise ValueError(f"raw must be one window (n_samples, n_channels), got {np.shape(raw)}")
+        return self._classify(metrics)
+
+    # ------------------------------------------------------------ internals
+    def _check_time(self, t: float) -> float:
+        t = float(t)
+        if not math.isfinite(t):
+            raise ValueError(f"t must be finite, got {t}")
+        if self._last_t is not None and t < self._last_t:
+            raise ValueError(f"t must not decrease: got {t} after {self._last_t}")
+        return t
+
+    def _classify(self, metrics: ArtifactMetrics) -> tuple[np.ndarray, np.ndarray]:
+        """Level and reason per channel from measures of shape (..., n_channels)."""
         tripped = self._detector.tripped(metrics)
         row = self._rows
-        n = len(self._ch_names)
-        usable = ~(tripped[row["dropout"]] | tripped[row["railed"]] | tripped[row["flat"]])
+
+        def rows(name: str) -> np.ndarray:
+            return tripped[..., row[name], :]
+
+        usable = ~(rows("dropout") | rows("railed") | rows("flat"))
         gross = (
             usable
-            & ~tripped[row["blink"]]
+            & ~rows("blink")
             & ((metrics.ptp_low >= self._bad_ptp) | (metrics.hf_power >= self._bad_hf))
         )
-        level = np.full(n, _GOOD, dtype=np.int8)
-        reason = np.full(n, _OK, dtype=np.int8)
+        level = np.full(metrics.std.shape, _GOOD, dtype=np.int8)
+        reason = np.full(metrics.std.shape, _OK, dtype=np.int8)
         # Least serious first, so each later rule overrides the earlier ones.
         rules = (
-            (tripped[row["line_noise"]], _FAIR, _LINE),
-            (tripped[row["emg"]] | tripped[row["amplitude"]], _FAIR, _NOISY),
+            (rows("line_noise"), _FAIR, _LINE),
+            (rows("emg") | rows("amplitude"), _FAIR, _NOISY),
             (gross, _BAD, _NOISY),
-            (tripped[row["flat"]], _BAD, _FLAT),
-            (tripped[row["railed"]], _BAD, _RAILED),
+            (rows("flat"), _BAD, _FLAT),
+            (rows("railed"), _BAD, _RAILED),
         )
         for mask, lv, rs in rules:
             level[mask] = lv
             reason[mask] = rs
-        level[tripped[row["dropout"]]] = _NO_EVIDENCE
+        level[rows("dropout")] = _NO_EVIDENCE
         return level, reason
 
-    # ------------------------------------------------------------ internals
+    def _advance(self, severity: np.ndarray, reason: np.ndarray, t: float
+                 ) -> list[QualityChange]:
+        """Add one classified window (time already checked) and apply the hysteresis."""
+        if self._last_t is None or t - self._last_t > self._recover_s:
+            self._head = self._tail = 0
+            self._since = t
+        self._last_t = t
+        if self._tail == len(self._times):
+            self._grow()
+        self._times[self._tail] = t
+        self._sev[self._tail] = severity
+        self._rsn[self._tail] = reason
+        self._tail += 1
+        keep = max(self._degrade_s, self._recover_s) + _EPS
+        while self._head < self._tail and self._times[self._head] < t - keep:
+            self._head += 1
+
+        new_level, new_reason = self._decide(t)
+        changed = np.flatnonzero(new_level != self._level)
+        if not changed.size:
+            return []
+        changes = [
+            QualityChange(
+                t,
+                self._ch_names[i],
+                LEVELS[new_level[i]],
+                REASONS[new_reason[i]],
+                LEVELS[self._level[i]],
+            )
+            for i in changed
+        ]
+        self._reason[changed] = new_reason[changed]
+        self._level[changed] = new_level[changed]
+        return changes
+
+    def _grow(self) -> None:
+        """Make room at the end of the history: drop forgotten rows, enlarge if full."""
+        held = self._tail - self._head
+        if held * 2 > len(self._times):
+            size = 2 * len(self._times)
+            times, sev, rsn = (np.zeros((size, *a.shape[1:]), dtype=a.dtype)
+                               for a in (self._times, self._sev, self._rsn))
+        else:
+            times, sev, rsn = self._times, self._sev, self._rsn
+        for new, old in ((times, self._times), (sev, self._sev), (rsn, self._rsn)):
+            new[:held] = old[self._head : self._tail]
+        self._times, self._sev, self._rsn = times, sev, rsn
+        self._head, self._tail = 0, held
+
     def _decide(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Level and reason per channel after the hysteresis rules, at time ``t``."""
-        times = np.array([h[0] for h in self._history])
-        sev = np.stack([h[1] for h in self._history])  # (n_hist, n_ch)
-        rsn = np.stack([h[2] for h in self._history])
         level, reason = self._level.copy(), self._reason.copy()
+        sev_all = self._sev[self._head : self._tail]
+        # A good channel with no fair or bad window in the history cannot change: only
+        # the others are worked out (the rules act on each channel on its own).
+        active = np.flatnonzero((level != _GOOD) | (sev_all.max(axis=0) > _GOOD))
+        if not active.size:
+            return level, reason
+        times = self._times[self._head : self._tail]
+        sev = sev_all[:, active]  # (n_hist, n_active)
+        rsn = self._rsn[self._head : self._tail, active]
+        lvl, rsn_out = level[active], reason[active]
         since = t if self._since is None else self._since
         seen = t - since + _EPS
 
-        worse = np.zeros(level.shape, dtype=bool)
+        worse = np.zeros(lvl.shape, dtype=bool)
         if seen >= self._degrade_s:
             recent = times >= t - self._degrade_s - _EPS
             s, r = sev[recent], rsn[recent]
@@ -334,13 +410,13 @@ class ChannelQuality:
                 at_least = (s >= lv).sum(axis=0)
                 go = (
                     ~worse
-                    & (level < lv)
+                    & (lvl < lv)
                     & (n_valid > 0)
                     & (at_least >= self._evidence * n_valid - _EPS)
                 )
                 if go.any():
-                    level[go] = lv
-                    reason[go] = _most_frequent(r, s >= lv)[go]
+                    lvl[go] = lv
+                    rsn_out[go] = _most_frequent(r, s >= lv)[go]
                     worse |= go
 
         if seen >= self._recover_s:
@@ -351,19 +427,21 @@ class ChannelQuality:
             failing = s >= _FAIR
             go = (
                 ~worse
-                & (level == _GOOD)
+                & (lvl == _GOOD)
                 & (n_valid > 0)
                 & (failing.sum(axis=0) >= self._intermittent * n_valid - _EPS)
             )
             if go.any():
-                level[go] = _FAIR
-                reason[go] = _most_frequent(r, failing)[go]
+                lvl[go] = _FAIR
+                rsn_out[go] = _most_frequent(r, failing)[go]
                 worse |= go
             worst = np.where(valid, s, _GOOD).max(axis=0)
-            go = ~worse & valid.any(axis=0) & (worst < level)
+            go = ~worse & valid.any(axis=0) & (worst < lvl)
             if go.any():
-                level[go] = worst[go]
-                reason[go] = np.where(worst[go] == _GOOD, _OK, _most_frequent(r, s == worst)[go])
+                lvl[go] = worst[go]
+                rsn_out[go] = np.where(worst[go] == _GOOD, _OK,
+                                       _most_frequent(r, s == worst)[go])
+        level[active], reason[active] = lvl, rsn_out
         return level, reason
 
 

@@ -423,6 +423,8 @@ def session_facts(meta: dict, tables: SessionTables) -> dict:
     }
     if meta.get("crash_detected"):
         facts["crash detected"] = f"{meta['crash_detected']} ({meta.get('end_source', '')})"
+    if meta.get("recording_notes"):
+        facts["recording"] = "; ".join(meta["recording_notes"])
     if sw:
         facts["software"] = ", ".join(f"{k} {v}" for k, v in sw.items())
     return facts
@@ -525,6 +527,8 @@ def _load_session(session_dir: Path, echo: Callable[[str], None], want_raw: bool
     t_ref = float(session.eeg.times[0]) if session.eeg is not None and len(session.eeg.times) \
         else None
     tables = from_session(session, t_ref)
+    if session.notes:  # what a cut or unfinished recording lost, said in the report
+        meta = {**meta, "recording_notes": list(session.notes)}
     raw = None
     if want_raw and session.eeg is not None and len(session.eeg.times) > 2 * session.eeg.sfreq:
         from .export import eeg_raw

@@ -224,6 +224,13 @@ def _stream_header(stream_id: int, root: Element) -> StreamHeader:
     return StreamHeader(stream_id, name, fmt, int(count))
 
 
+def _all_equal(buf: Buffer, pos: int, n: int, stride: int, value: int) -> bool:
+    """Whether the bytes at ``pos + k * stride``, ``k < n``, all equal ``value``."""
+    return bool(
+        np.all(np.frombuffer(buf, np.uint8, count=n * stride, offset=pos)[::stride] == value)
+    )
+
+
 def _walk_numeric(buf: Buffer, pos: int, n: int, item: int, size: int) -> int:
     """Byte after ``n`` numeric samples starting at ``pos`` (raises _Cut past ``size``)."""
     values = item
@@ -231,10 +238,9 @@ def _walk_numeric(buf: Buffer, pos: int, n: int, item: int, size: int) -> int:
     # flags at once and fall back to the per-sample walk otherwise.
     for flag, stride in ((8, 9 + values), (0, 1 + values)):
         stop = pos + n * stride
-        if stop <= size and n > 0:
-            flags = np.frombuffer(buf, np.uint8, count=n * stride, offset=pos)[::stride]
-            if np.all(flags == flag):
-                return stop
+        # No name holds the view: an mmap cannot close while a view of it lives.
+        if stop <= size and n > 0 and _all_equal(buf, pos, n, stride, flag):
+            return stop
     for _ in range(n):
         if pos >= size:
             raise _Cut("inside a sample")
@@ -540,4 +546,3 @@ def load_xdf_robust(path: str | os.PathLike[str], **pyxdf_kwargs: Any) -> Recove
     finally:
         if mapped is not None:
             mapped.close()
-

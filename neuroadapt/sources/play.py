@@ -151,9 +151,7 @@ class RecordingPlayer:
         self._progress = progress if progress is not None else sys.stderr
         self._data = np.ascontiguousarray(recording.data[first:stop_at], dtype=np.float32)
         self._first = first
-        self._markers, self.n_markers_outside = _marker_positions(
-            recording, first, stop_at - first
-        )
+        self._markers, self.n_markers_outside = _marker_positions(recording, first, stop_at - first)
         self._chunk = max(1, round(chunk_seconds * sfreq * self.speed))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -300,7 +298,8 @@ class RecordingPlayer:
                 print(
                     f"streaming {self.name}: {rec.n_channels} ch @ {rec.sfreq:g} Hz, "
                     f"{self.n_samples / rec.sfreq:.1f} s from {rec.path.name}{extra}, "
-                    f"{len(self._markers)} markers on {self.name}-markers "
+                    f"{len(self._markers)} marker{'' if len(self._markers) == 1 else 's'} "
+                    f"on {self.name}-markers "
                     f"(source_id={self.source_id})",
                     flush=True,
                 )

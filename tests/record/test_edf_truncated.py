@@ -65,8 +65,9 @@ def check_cut(path: Path, cut: int, full: Recording, data: bytes) -> str:
         a.description for a in full.annotations if a.onset < present
     ]
     if present < n_records:
-        assert f"file cut: {present} of {n_records} data records present, {present:g} s" in (
-            rec.warnings[0]
+        assert (
+            f"file cut: {present} of {n_records} data records present, {present:g} s"
+            in (rec.warnings[0])
         )
     if (cut - header) % record:
         assert any("incomplete data record" in w for w in rec.warnings)

@@ -17,6 +17,7 @@ from neuroadapt.record.export import (
     export_session,
     load_session_raw,
 )
+from tests.conftest import DEMO_DURATION
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]
 
@@ -44,7 +45,7 @@ def test_the_session_becomes_annotated_volts(source):
     desc = list(raw.annotations.description)
     assert desc.count("phase/baseline") == 1 and desc.count("phase/training") == 1
     phase = raw.annotations[desc.index("phase/training")]
-    assert phase["duration"] == pytest.approx(25 * 600 / 720, abs=0.3)
+    assert phase["duration"] == pytest.approx(DEMO_DURATION * 600 / 720, abs=0.3)
     rewards = [a for a in raw.annotations if a["description"] == "reward"]
     assert rewards and all(a["duration"] >= 0.5 - 1e-3 for a in rewards)  # min_dwell
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from neuroadapt.cli import main
-from neuroadapt.record.report import hedges_g, phase_stats, write_replay_report
+from neuroadapt.record.report import hedges_g, phase_stats, write_replay_report, write_report
 from neuroadapt.record.tables import SessionTables, from_session
 from neuroadapt.record.xdf import load_session_xdf
 
@@ -123,3 +123,14 @@ def test_hedges_g_matches_its_definition():
     # d = 1 / pooled sd (1) = 1; small-sample factor 1 - 3 / (4 * 6 - 9) = 0.8.
     assert hedges_g(a, b) == pytest.approx(0.8)
     assert hedges_g(b, a) == pytest.approx(-0.8)
+
+
+def test_report_of_a_cut_recording_says_what_was_lost(recorded_session, tmp_path):
+    import os
+
+    folder = copy_session(recorded_session, tmp_path)
+    xdf = folder / "session.xdf"
+    os.truncate(xdf, int(xdf.stat().st_size * 0.7))  # the disk filled up, say
+    path = write_report(folder)
+    text = path.read_text(encoding="utf-8")
+    assert "file cut at byte" in text

@@ -262,9 +262,16 @@ def test_session_recorded_by_a_killed_labrecorder_loads(tmp_path: Path, uid: str
     from neuroadapt.record.recorder import SessionRecorder
 
     names = ["Fz", "Cz", "Pz", "counter"]
-    info = make_stream_info(f"eeg-{uid}", "EEG", names, 250.0, "float32", f"kill-{uid}",
-                            units=["microvolts"] * 3 + ["samples"],
-                            ch_types=["EEG"] * 3 + ["MISC"])
+    info = make_stream_info(
+        f"eeg-{uid}",
+        "EEG",
+        names,
+        250.0,
+        "float32",
+        f"kill-{uid}",
+        units=["microvolts"] * 3 + ["samples"],
+        ch_types=["EEG"] * 3 + ["MISC"],
+    )
     outlet = pylsl.StreamOutlet(info)
     stop = threading.Event()
 
@@ -303,7 +310,8 @@ def test_session_recorded_by_a_killed_labrecorder_loads(tmp_path: Path, uid: str
     # The EEG up to the kill: a contiguous run from the first sample recorded.
     assert len(counter) >= 250, session.notes
     np.testing.assert_array_equal(np.diff(counter), 1.0)
-    assert session.notes and ("file cut at byte" in session.notes[0]
-                              or "no StreamFooter" in session.notes[0])
+    assert session.notes and (
+        "file cut at byte" in session.notes[0] or "no StreamFooter" in session.notes[0]
+    )
     rec = read_recording(path, eeg_only=False)
     np.testing.assert_array_equal(rec.data[:, 3], counter)

@@ -8,9 +8,6 @@ features, control and markers.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,25 +18,17 @@ from neuroadapt.replay import load_input
 from neuroadapt.replay.compare import read_run
 from neuroadapt.replay.run import Replay
 from neuroadapt.replay.summary import pair_windows
+from tests.conftest import DEMO_DURATION
 
 pytestmark = [pytest.mark.live, pytest.mark.render]
 
-DURATION = 20
+DURATION = DEMO_DURATION
 SETTLE = 2.0  # s after the protocol start before features are compared
 
 
 @pytest.fixture(scope="module")
-def session(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sessions")
-    env = dict(os.environ, NEUROADAPT_HEADLESS="1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "neuroadapt", "demo", "--duration", str(DURATION),
-         "--headless", "--out", str(out), "--seed", "5"],
-        capture_output=True, text=True, timeout=240, env=env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    folders = list((out / "demo").glob("*_alpha_relax"))
-    assert len(folders) == 1, folders
-    return folders[0]
+def session(demo_session) -> Path:
+    return demo_session.folder
 
 
 @pytest.fixture(scope="module")

@@ -461,8 +461,9 @@ def test_uci_eye_state_arff(shared_eeg: Path) -> None:
 
 
 # ------------------------------------------------------------------ corrupt input
-@pytest.mark.parametrize("fraction", [0.0002, 0.005, 0.1, 0.5, 0.97, 0.9999])
-def test_truncated_edf_is_refused(shared_eeg: Path, tmp_path: Path, fraction: float) -> None:
+@pytest.mark.parametrize("fraction", [0.0002, 0.005])
+def test_edf_cut_in_its_header_is_refused(shared_eeg: Path, tmp_path: Path,
+                                          fraction: float) -> None:
     data = (shared_eeg / PHYSIONET / "S001R01.edf").read_bytes()
     path = tmp_path / "S001R01_cut.edf"
     path.write_bytes(data[: max(1, int(len(data) * fraction))])
@@ -471,8 +472,24 @@ def test_truncated_edf_is_refused(shared_eeg: Path, tmp_path: Path, fraction: fl
     assert_one_line_naming(info.value, path)
 
 
-@pytest.mark.parametrize("fraction", [0.0001, 0.0005, 0.002, 0.3, 0.5, 0.999, 0.99999])
-def test_truncated_xdf_is_refused(shared_eeg: Path, tmp_path: Path, fraction: float) -> None:
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.97, 0.9999])
+def test_cut_edf_recovers_its_whole_records(shared_eeg: Path, tmp_path: Path,
+                                            fraction: float) -> None:
+    source = shared_eeg / PHYSIONET / "S001R01.edf"
+    full = read_recording(source)
+    data = source.read_bytes()
+    path = tmp_path / "S001R01_cut.edf"
+    path.write_bytes(data[: int(len(data) * fraction)])
+    rec = read_recording(path)
+    assert 0 < rec.n_samples < full.n_samples
+    assert rec.n_samples % 160 == 0  # whole one-second records only
+    np.testing.assert_array_equal(rec.data, full.data[: rec.n_samples])
+    assert any(w.startswith("file cut: ") for w in rec.warnings), rec.warnings
+
+
+@pytest.mark.parametrize("fraction", [0.0001, 0.0005])
+def test_xdf_cut_before_any_stream_header_is_refused(shared_eeg: Path, tmp_path: Path,
+                                                     fraction: float) -> None:
     data = (shared_eeg / MISWITCH).read_bytes()
     path = tmp_path / "cut.xdf"
     path.write_bytes(data[: max(1, int(len(data) * fraction))])
@@ -481,14 +498,31 @@ def test_truncated_xdf_is_refused(shared_eeg: Path, tmp_path: Path, fraction: fl
     assert_one_line_naming(info.value, path)
 
 
-def test_truncated_xdf_at_a_chunk_boundary_is_refused(shared_eeg: Path, tmp_path: Path) -> None:
-    # minimal.xdf cut after its last sample chunk and before the footers: every
-    # chunk left is whole, so only the missing footers tell.
+@pytest.mark.parametrize("fraction", [0.002, 0.3, 0.5, 0.999, 0.99999])
+def test_cut_xdf_recovers_a_prefix_and_says_so(shared_eeg: Path, tmp_path: Path,
+                                               fraction: float) -> None:
+    full = read_recording(shared_eeg / MISWITCH)
+    data = (shared_eeg / MISWITCH).read_bytes()
+    path = tmp_path / "cut.xdf"
+    path.write_bytes(data[: int(len(data) * fraction)])
+    rec = read_recording(path)
+    assert 0 < rec.n_samples <= full.n_samples
+    np.testing.assert_array_equal(rec.data, full.data[: rec.n_samples])
+    assert any(w.startswith("file cut at byte") for w in rec.warnings), rec.warnings
+
+
+def test_xdf_without_footers_loads_and_says_so(shared_eeg: Path, tmp_path: Path) -> None:
+    # minimal.xdf cut just before its first stream footer: every chunk left is
+    # whole, so only the missing footers tell.
+    from neuroadapt.record.xdfio import scan_xdf
+
     data = (shared_eeg / EXAMPLES / "minimal.xdf").read_bytes()
+    footer = next(c for c in scan_xdf(data).chunks if c.tag == 6)  # StreamFooter
     path = tmp_path / "no_footer.xdf"
-    path.write_bytes(data[:975])
-    with pytest.raises(RecordingError, match="no stream footer"):
-        read_recording(path)
+    path.write_bytes(data[: footer.offset])
+    rec = read_recording(path)
+    assert rec.n_samples > 0
+    assert any("no StreamFooter" in w for w in rec.warnings), rec.warnings
 
 
 def test_text_renamed_edf(tmp_path: Path) -> None:

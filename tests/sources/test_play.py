@@ -130,8 +130,14 @@ def test_loop_restarts_and_marks_each_pass(counter_fif: Path, uid: str) -> None:
 
     rec = read_recording(counter_fif, eeg_only=False)
     player = RecordingPlayer(
-        rec, name=f"loop-{uid}", source_id=uid, speed=20.0, start=2.0, duration=1.0,
-        loop=True, quiet=True,
+        rec,
+        name=f"loop-{uid}",
+        source_id=uid,
+        speed=20.0,
+        start=2.0,
+        duration=1.0,
+        loop=True,
+        quiet=True,
     )
     player.open()
     eeg = pylsl.StreamInlet(pylsl.resolve_byprop("source_id", uid, 1, 5.0)[0])
@@ -140,7 +146,7 @@ def test_loop_restarts_and_marks_each_pass(counter_fif: Path, uid: str) -> None:
     markers.open_stream(5.0)
     with player.start():
         data, stamps = pull_all(eeg, rec.n_channels, time.monotonic() + 20, 3 * 160 + 10)
-    marks, mark_stamps = markers.pull_chunk(timeout=1.0)
+        marks, mark_stamps = markers.pull_chunk(timeout=1.0)  # before the outlet is gone
     counter = data[:, -1]
     one_pass = np.arange(320, 480, dtype=np.float32)  # seconds 2 to 3 of the file
     np.testing.assert_array_equal(counter[: 3 * 160], np.tile(one_pass, 3))
@@ -176,8 +182,10 @@ def test_bad_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith("neuroadapt: error: ") and "notes.edf" in err
     proc = run_cli("play", str(tmp_path / "missing.edf"), "--speed", "-2")
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 1 and err.strip() == "neuroadapt: error: --speed: must be a " \
-        "positive number, got -2"
+    assert (
+        proc.returncode == 1
+        and err.strip() == "neuroadapt: error: --speed: must be a positive number, got -2"
+    )
 
 
 @pytest.mark.timeout(90)
@@ -190,8 +198,18 @@ def test_sample_integrity_through_play_lsl_and_labrecorder(
 
     rec = read_recording(counter_fif, eeg_only=False)
     n = rec.n_samples
-    proc = run_cli("play", str(counter_fif), "--speed", "4", "--name", f"int-{uid}",
-                   "--source-id", uid, "--wait", "30")
+    proc = run_cli(
+        "play",
+        str(counter_fif),
+        "--speed",
+        "4",
+        "--name",
+        f"int-{uid}",
+        "--source-id",
+        uid,
+        "--wait",
+        "30",
+    )
     path = tmp_path / "played.xdf"
     recorder = SessionRecorder(path, [{"source_id": uid}, {"source_id": f"{uid}-markers"}])
     try:
@@ -208,7 +226,7 @@ def test_sample_integrity_through_play_lsl_and_labrecorder(
     streams, _ = pyxdf.load_xdf(str(path))
     by_name = {s["info"]["name"][0]: s for s in streams}
     eeg = by_name[f"int-{uid}"]
-    assert eeg["info"]["nominal_srate"][0] == "160.000000000000"
+    assert float(eeg["info"]["nominal_srate"][0]) == 160.0
     counter = eeg["time_series"][:, -1]
     # Nothing dropped, nothing repeated, nothing added.
     np.testing.assert_array_equal(counter, np.arange(n, dtype=np.float32))
