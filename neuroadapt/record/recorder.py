@@ -116,13 +116,18 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "record", help="record LSL streams into an XDF file with LabRecorder",
         description="Record LSL streams into an XDF file with LabRecorder until "
-                    "interrupted (SIGINT/SIGTERM), then finish the file.")
+                    "interrupted (SIGINT/SIGTERM), then finish the file and take the "
+                    "recording machine's host name and addresses out of its stream "
+                    "headers.")
     p.add_argument("path", type=Path, help="the .xdf file to write (must not exist)")
     p.add_argument("--stream", action="append", metavar="KEY=VALUE[,KEY=VALUE]",
                    help="stream to record, matched on name, type, source_id or hostname; "
                         "repeat for several (default: every stream visible)")
     p.add_argument("--timeout", type=float, default=15.0,
                    help="seconds to wait for the streams (default 15)")
+    p.add_argument("--keep-host", action="store_true",
+                   help="keep the host names and addresses liblsl writes into the stream "
+                        "headers (by default they are replaced once the file is finished)")
     p.set_defaults(func=main)
 
 
@@ -141,4 +146,12 @@ def main(args: argparse.Namespace) -> int:
     finally:
         rec.stop()
     print(f"recording stopped: {args.path}", flush=True)
+    if not args.keep_host:
+        from .anonymise import anonymise_xdf
+
+        try:
+            n = anonymise_xdf(args.path)
+            print(f"host names and addresses removed from {n} stream headers", flush=True)
+        except RecorderError as exc:  # the recording itself is intact
+            print(f"note: {exc}", flush=True)
     return 0

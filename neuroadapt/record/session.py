@@ -341,4 +341,12 @@ def _mark_crashed(session_dir: Path) -> dict:
     meta["end_source"] = "last write to session.xdf"
     meta["crash_detected"] = now_iso()
     write_json_atomic(session_dir / SESSION_FILE, meta)
+    xdf = session_dir / "session.xdf"
+    if xdf.is_file():  # the recorder died before it could take the host names out
+        from .anonymise import anonymise_xdf
+
+        try:
+            anonymise_xdf(xdf)
+        except NeuroadaptError:
+            pass  # the recording stays as it is: intact matters more
     return meta
