@@ -116,6 +116,8 @@ _DETREND_DEGREE = 2
 _MIN_DURATION = 0.5
 #: Windows whose 1-6 Hz waveform is synthesised at once (keeps it in cache).
 _SYNTH_BATCH = 4
+#: Most blocks per window for the sliding path (more: each window on its own).
+_MAX_BLOCKS = 16
 
 
 # ------------------------------------------------------------------ thresholds
@@ -379,6 +381,58 @@ class _Blocks:
     q: int
     dft: np.ndarray  # (g, 2 * n_bins + 3 * p): [cos | -sin | basis rows of position j]
     rotation: np.ndarray  # (p, n_bins) complex: phase of block position j at each bin
+
+
+class _Extremes:
+    """Window maxima of a stretch cut into blocks, and counts of samples near them.
+
+    The blocks are cut further into sub-blocks of a few samples; from the
+    sub-blocks' maxima each window's maximum, the sub-block holding it and the
+    largest value elsewhere in the window follow cheaply (per block, shared by
+    the windows that hold it). How many samples reach a level just below the
+    maximum is then read off the peak's sub-block alone, unless some other
+    sub-block reaches the level too (clipped or flat signals); those windows are
+    counted in full.
+    """
+
+    def __init__(self, flat: np.ndarray, g: int, p: int, q: int, n_windows: int,
+                 upper: bool) -> None:
+        n_ch = flat.shape[1]
+        s = max(d for d in range(1, min(g, 8) + 1) if g % d == 0)
+        m = g // s  # sub-blocks per block
+        sub = flat.reshape(-1, m, s, n_ch).max(axis=2)  # (n_blocks, m, n_ch)
+        where = sub.argmax(axis=1)  # (n_blocks, n_ch)
+        top_b = np.take_along_axis(sub, where[:, np.newaxis, :], axis=1)[:, 0]
+        others = np.where(np.arange(m)[None, :, None] == where[:, None, :], -np.inf, sub)
+        second_b = others.max(axis=1)
+
+        def per_window(values: np.ndarray) -> np.ndarray:
+            view = sliding_window_view(values, p, axis=0)[::q][:n_windows]
+            return np.moveaxis(view, -1, 1)  # (n_windows, p, ...)
+
+        tops = per_window(top_b)
+        j = tops.argmax(axis=1)  # block of each window's peak
+        self.peak = np.take_along_axis(tops, j[:, np.newaxis, :], axis=1)[:, 0]
+        self.second = np.where(np.arange(p)[None, :, None] == j[:, None, :],
+                               per_window(second_b), tops).max(axis=1)
+        block = np.arange(n_windows)[:, None] * q + j  # (n_windows, n_ch)
+        cols = np.arange(n_ch)[None, :]
+        self.start = block * g + where[block, cols] * s  # first sample of the peak's sub-block
+        self.s = s
+
+    def count_from(self, level: np.ndarray, flat: np.ndarray, n_window: int, hop: int
+                   ) -> np.ndarray:
+        """Per (window, channel), the samples at or above ``level`` (<= the peak)."""
+        cols = np.arange(flat.shape[1])[None, :, None]
+        rows = self.start[..., None] + np.arange(self.s)
+        count = np.count_nonzero(flat[rows, cols] >= level[..., None], axis=-1)
+        unsure = np.argwhere(self.second >= level)
+        if len(unsure):
+            w, c = unsure[:, 0], unsure[:, 1]
+            rows = (w * hop)[:, None] + np.arange(n_window)
+            count[w, c] = np.count_nonzero(flat[rows, c[:, None]] >= level[w, c][:, None],
+                                           axis=1)
+        return count
 
 
 # ---------------------------------------------------------------- detector
@@ -673,7 +727,8 @@ class ArtifactDetector:
         self._block_plans[key] = blocks
         return blocks
 
-    def measure_sliding(self, data: np.ndarray, n_window: int, hop: int) -> ArtifactMetrics:
+    def measure_sliding(self, data: np.ndarray, n_window: int, hop: int, *,
+                        finite: bool = False) -> ArtifactMetrics:
         """Measures of every window of a stretch of raw samples, reusing their overlap.
 
         Window ``i`` holds samples ``i * hop`` to ``i * hop + n_window - 1``; the
@@ -689,6 +744,8 @@ class ArtifactDetector:
             Samples per window (at least half a second).
         hop : int
             Samples between window starts, >= 1.
+        finite : bool
+            The caller guarantees every sample is finite (skips one check).
 
         Returns
         -------
@@ -698,7 +755,9 @@ class ArtifactDetector:
 
         Notes
         -----
-        The windows are cut into blocks of ``gcd(n_window, hop)`` samples. Each
+        The windows are cut into blocks of ``gcd(n_window, hop)`` samples (when
+        a window holds at most 16 of them; otherwise each window is measured on
+        its own, as :meth:`measure` does). Each
         block is transformed once (one matrix product for all of them) into its
         share of the DFT bins the measures use and of the detrending
         projections, and summarised by its extremes, mean and centred sum of
@@ -718,14 +777,20 @@ class ArtifactDetector:
         n_windows = (data.shape[0] - n_window) // hop + 1
         if n_windows < 1:
             raise ValueError(f"data holds no whole window of {n_window} samples")
+        if n_window // math.gcd(n_window, hop) > _MAX_BLOCKS:
+            # Windows and hop share no large block (e.g. 250 and 62 samples): each
+            # window on its own.
+            view = sliding_window_view(data, n_window, axis=0)[::hop][:n_windows]
+            return self._measure(view.transpose(0, 2, 1))
         plan = self._plan(n_window)
         blk = self._blocks(n_window, hop)
         g, p, q = blk.g, blk.p, blk.q
         n_blocks = (n_windows - 1) * q + p
         n_ch = data.shape[1]
         blocks = data[: n_blocks * g].reshape(n_blocks, g, n_ch)
+        all_finite = finite or bool(np.isfinite(blocks.sum()))
         finite = np.ones((n_windows, n_ch), dtype=bool)
-        if not np.isfinite(blocks.sum()):  # rare: dropouts given as NaN or Inf
+        if not all_finite:  # rare: dropouts given as NaN or Inf
             ok = np.isfinite(blocks).all(axis=1)  # (n_blocks, n_ch)
             finite = self._per_window(ok, p, q, n_windows).all(axis=1)
             blocks = np.where(np.isfinite(blocks), blocks, 0.0)
@@ -734,17 +799,16 @@ class ArtifactDetector:
             return how(self._per_window(block_values, p, q, n_windows), axis=1)
 
         # Extremes, and how many samples sit at them (pinned).
-        top_b, bottom_b = blocks.max(axis=1), blocks.min(axis=1)
-        top, bottom = combine(top_b, np.max), combine(bottom_b, np.min)
+        flat = blocks.reshape(-1, n_ch)
+        hi = _Extremes(flat, g, p, q, n_windows, upper=True)
+        lo = _Extremes(-flat, g, p, q, n_windows, upper=True)
+        top, bottom = hi.peak, -lo.peak
         abs_max = np.maximum(top, -bottom)
         # A float32 stream's rail value comes back bit-identical, so "equal" allows
         # for float32 rounding only.
         tol = 1e-7 * abs_max
-        # (n_windows, n_window, n_ch) view of the windows, no copy.
-        windows = sliding_window_view(blocks.reshape(-1, n_ch), n_window, axis=0)[::hop]
-        windows = windows[:n_windows].transpose(0, 2, 1)
-        at_top = np.count_nonzero(windows >= (top - tol)[:, np.newaxis, :], axis=1)
-        at_bottom = np.count_nonzero(windows <= (bottom + tol)[:, np.newaxis, :], axis=1)
+        at_top = hi.count_from(top - tol, flat, n_window, hop)
+        at_bottom = lo.count_from(-(bottom + tol), -flat, n_window, hop)
         moving = (top - bottom) > tol
         pinned = np.where(moving, np.maximum(at_top, at_bottom) / n_window, 0.0)
 
@@ -753,12 +817,23 @@ class ArtifactDetector:
         d = _DETREND_DEGREE + 1
         parts = np.matmul(blocks.transpose(0, 2, 1), blk.dft)  # (n_blocks, n_ch, n_cols)
         bins = parts[..., : 2 * nb].view(np.complex128)  # (n_blocks, n_ch, nb)
-        spectrum = bins[0 : n_windows * q : q].copy()
         coef = parts[0 : n_windows * q : q, :, 2 * nb : 2 * nb + d].copy()
         for j in range(1, p):
-            at = slice(j, j + n_windows * q, q)
-            spectrum += bins[at] * blk.rotation[j]
-            coef += parts[at, :, 2 * nb + d * j : 2 * nb + d * (j + 1)]
+            coef += parts[j : j + n_windows * q : q, :, 2 * nb + d * j : 2 * nb + d * (j + 1)]
+        if p == 4:
+            # Quarter turns: X = (G0 + s G2) + r (G1 + s G3), s = (-1)^k real, r = (-i)^k.
+            flat = parts[..., : 2 * nb]
+            sign = np.repeat(blk.rotation[2].real, 2)
+            even = flat[2 : 2 + n_windows * q : q] * sign
+            even += flat[0 : n_windows * q : q]
+            odd = flat[3 : 3 + n_windows * q : q] * sign
+            odd += flat[1 : 1 + n_windows * q : q]
+            spectrum = even.view(np.complex128)
+            spectrum += odd.view(np.complex128) * blk.rotation[1]
+        else:
+            spectrum = bins[0 : n_windows * q : q].copy()
+            for j in range(1, p):
+                spectrum += bins[j : j + n_windows * q : q] * blk.rotation[j]
         spectrum -= coef @ plan.basis_dft
 
         # Variance about the window mean from the blocks' means and centred sums of
@@ -766,8 +841,7 @@ class ArtifactDetector:
         # projections: the detrended window's sum of squares.
         mean_b = bins[..., 0].real / g  # a block's sum is its DFT's bin 0
         centred = blocks - mean_b[:, np.newaxis, :]
-        np.square(centred, out=centred)
-        ss_b = centred.sum(axis=1)
+        ss_b = np.einsum("bgc,bgc->bc", centred, centred)
         means = self._per_window(mean_b, p, q, n_windows)
         spread = combine(ss_b, np.sum) + g * np.square(
             means - means.mean(axis=1, keepdims=True)).sum(axis=1)
@@ -884,9 +958,12 @@ class ArtifactDetector:
                 rows = np.flatnonzero(cand.any(axis=-1))
                 ref = np.where(back, m.ptp_low, np.nan)[..., ~frontal]
                 ref = ref.reshape(-1, ref.shape[-1])[rows]
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    median = np.nanmedian(ref, axis=-1, keepdims=True)
+                if np.isnan(ref).any():
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        median = np.nanmedian(ref, axis=-1, keepdims=True)
+                else:  # the same value, without nanmedian's masked-array detour
+                    median = np.median(ref, axis=-1, keepdims=True)
                 median = np.where(np.isnan(median), 0.0, median)
                 ptp = m.ptp_low.reshape(cand.shape)[rows]
                 cand[rows] &= ptp >= th.blink_dominance * median

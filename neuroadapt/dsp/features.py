@@ -33,7 +33,8 @@ from .quality import ChannelQuality, QualityChange
 log = logging.getLogger(__name__)
 
 #: Windows computed together at most (a push is cut into pieces of that many hops).
-_BATCH = 16
+_BATCH = 64
+_BATCH_BYTES = 8 * 2**20
 
 
 @dataclass(frozen=True)
@@ -180,8 +181,10 @@ class FeatureExtractor:
                                     len(used))
         # Room for one window plus the samples that arrive between two windows,
         # with slack for bursty delivery; larger pushes are cut into pieces, each
-        # of whose windows are computed together (_BATCH windows at most).
-        self._piece = max(self.n_hop, int(sfreq), _BATCH * self.n_hop)
+        # of whose windows are computed together: up to _BATCH windows, as long as
+        # a piece of raw samples stays within _BATCH_BYTES.
+        batch = min(_BATCH, _BATCH_BYTES // (8 * len(ch_names) * self.n_hop))
+        self._piece = max(self.n_hop, int(sfreq), batch * self.n_hop)
         self._buffer = RingBuffer(self.n_window + 2 * self._piece, len(used))
         self._raw = RingBuffer(self.n_window + 2 * self._piece, len(ch_names))
         self._protocol = protocol
@@ -325,7 +328,8 @@ class FeatureExtractor:
             raw = self._raw.since(first)[0][:span]
             if len(self._measured) != raw.shape[1]:
                 raw = raw[:, self._measured]
-            metrics = self._measurer.measure_sliding(raw, n_win, hop)
+            # Non-finite samples were replaced on arrival (_repair).
+            metrics = self._measurer.measure_sliding(raw, n_win, hop, finite=True)
             if self.detector is not None:
                 artifacts = self.detector.results(metrics.take(self._judged_at))
             if self.quality is not None:
