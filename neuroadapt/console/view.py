@@ -197,6 +197,8 @@ class ConsoleState:
             "reward": ctl.get("reward") is True,
             "hold": ctl.get("hold") is True,
             "artifacts": _text(ctl.get("artifacts")),
+            # Why feedback is held: paused, stream stalled, or an artifact.
+            "hold_reason": _text(ctl.get("hold_reason")) or _text(ctl.get("artifacts")),
         }
 
     def _scene(self, now: float) -> dict:

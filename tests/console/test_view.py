@@ -141,3 +141,14 @@ def test_page_requests_become_engine_commands(request_, expected):
 def test_bad_page_requests_are_refused(request_, message):
     with pytest.raises(ConsoleRequestError, match=message):
         client_command(request_)
+
+
+def test_a_pause_is_shown_as_the_reason_feedback_is_held():
+    state = ConsoleState()
+    state.on_status(STATUS, now=1.0)
+    held = {**CONTROL, "hold": True, "hold_reason": "paused", "artifacts": "blink: Fz"}
+    state.on_control(held, now=1.2, lsl_now=100.05)
+    fb = state.view(now=1.5)["feedback"]
+    assert fb["hold"] and fb["hold_reason"] == "paused"
+    state.on_control({**held, "hold_reason": None}, now=1.3, lsl_now=100.1)
+    assert state.view(now=1.5)["feedback"]["hold_reason"] == "blink: Fz"

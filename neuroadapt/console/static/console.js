@@ -120,7 +120,7 @@
       view.reward_rate === null ? "—" : `${Math.round(100 * view.reward_rate)} %`;
     const hold = $("hold");
     hold.hidden = !fb.hold;
-    hold.textContent = fb.hold ? `Feedback held${fb.artifacts ? ": " + fb.artifacts : ""}` : "";
+    hold.textContent = fb.hold ? `Feedback held${fb.hold_reason ? ": " + fb.hold_reason : ""}` : "";
     const values = [];
     for (const [k, v] of fb.engine_feedback) values.push([`feedback ${k}`, v]);
     for (const [k, v] of fb.features) values.push([k, v]);
