@@ -13,12 +13,15 @@ import contextlib
 import math
 import signal
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Self
 
 import numpy as np
 
-__all__ = ["MAX_CATCH_UP_SECONDS", "PushChunk", "run_paced", "stop_on_signals"]
+__all__ = ["MAX_CATCH_UP_SECONDS", "PushChunk", "StreamingThread", "run_paced",
+           "stop_on_signals"]
 
 # After a pause of the pushing thread (suspended laptop, debugger) the backlog is
 # sent in pieces of at most this long, so no single chunk is huge.
@@ -114,3 +117,65 @@ def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+class StreamingThread(ABC):
+    """Run a stream in the foreground (:meth:`run`) or a daemon thread (:meth:`start`).
+
+    Subclasses open their outlets in :meth:`open`, stream until told to stop in
+    :meth:`_serve` (watching ``self._stop``) and release them in :meth:`close`.
+    """
+
+    name: str
+    _what = "stream"  # for messages and the thread's name
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @abstractmethod
+    def open(self) -> None:
+        """Create the outlets (visible to resolvers when this returns)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the outlets; safe to call twice."""
+
+    @abstractmethod
+    def _serve(self) -> None:
+        """Stream until the end or until ``self._stop`` is set, then close."""
+
+    def run(self) -> None:
+        """Stream in this thread until the end or :meth:`stop`, then close. Blocks."""
+        self._stop.clear()
+        self._serve()
+
+    def start(self) -> Self:
+        """Open the outlets, then stream in a daemon thread; returns self."""
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError(f"this {self._what} is already running")
+        self._stop.clear()
+        self.open()
+        self._thread = threading.Thread(target=self._serve, name=f"{self._what}-{self.name}",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the stream to end after the chunk in progress (thread- and signal-safe)."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread of :meth:`start`; True if it has finished."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+        self.join(timeout=5.0)
+        self.close()

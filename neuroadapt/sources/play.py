@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -31,7 +30,7 @@ import numpy as np
 
 from neuroadapt.errors import ConfigError
 from neuroadapt.lsl import make_stream_info
-from neuroadapt.sources.pacing import run_paced, stop_on_signals
+from neuroadapt.sources.pacing import StreamingThread, run_paced, stop_on_signals
 
 if TYPE_CHECKING:
     import pylsl
@@ -62,7 +61,7 @@ def _marker_positions(rec: Recording, first: int, n: int) -> tuple[list[tuple[fl
     return inside, len(rec.annotations) - len(inside)
 
 
-class RecordingPlayer:
+class RecordingPlayer(StreamingThread):
     """Stream a recording over LSL as if it came from a headset.
 
     Parameters
@@ -153,8 +152,7 @@ class RecordingPlayer:
         self._first = first
         self._markers, self.n_markers_outside = _marker_positions(recording, first, stop_at - first)
         self._chunk = max(1, round(chunk_seconds * sfreq * self.speed))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._outlet: pylsl.StreamOutlet | None = None
         self._marker_outlet: pylsl.StreamOutlet | None = None
         self._pending: Iterator[tuple[float, str]] = iter(())
@@ -281,14 +279,15 @@ class RecordingPlayer:
             self._stop.wait(0.02)
         return False
 
-    def run(self) -> None:
+    _what = "player"
+
+    def _serve(self) -> None:
         """Stream until the end (or forever with ``loop``) or :meth:`stop`, then close.
 
-        Blocks. Prints ``streaming NAME: N ch @ F Hz ...`` on stdout first unless ``quiet``.
+        Prints ``streaming NAME: N ch @ F Hz ...`` on stdout first unless ``quiet``.
         """
         import pylsl
 
-        self._stop.clear()
         try:
             self.open()
             if not self.quiet:
@@ -326,35 +325,6 @@ class RecordingPlayer:
             )
         finally:
             self.close()
-
-    def start(self) -> RecordingPlayer:
-        """Open the outlets, then :meth:`run` in a daemon thread; returns self."""
-        if self._thread is not None and self._thread.is_alive():
-            raise RuntimeError("this player is already running")
-        self.open()
-        self._thread = threading.Thread(target=self.run, name=f"play-{self.name}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Ask :meth:`run` to return after the chunk in progress (thread- and signal-safe)."""
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the thread of :meth:`start`; True if it has finished."""
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def __enter__(self) -> RecordingPlayer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-        self.join(timeout=5.0)
-        self.close()
-
 
 # --------------------------------------------------------------------------- command
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

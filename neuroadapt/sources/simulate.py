@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +20,7 @@ import numpy as np
 
 from neuroadapt.errors import ConfigError, NeuroadaptError
 from neuroadapt.lsl import make_stream_info
-from neuroadapt.sources.pacing import run_paced
+from neuroadapt.sources.pacing import StreamingThread, run_paced
 from neuroadapt.sources.pacing import stop_on_signals as _stop_on_signals
 from neuroadapt.sources.synthetic import (
     COUNTER_CHANNEL,
@@ -41,7 +40,7 @@ DEFAULT_NAME = "neuroadapt-sim"
 OPEN_ENDED_SCRIPT_SECONDS = 300.0
 
 
-class HeadsetSimulator:
+class HeadsetSimulator(StreamingThread):
     """Stream a synthetic headset over LSL in real time.
 
     Sample ``k`` is due at ``t0 + k / sfreq`` of ``pylsl.local_clock()``, ``t0``
@@ -105,8 +104,7 @@ class HeadsetSimulator:
         self.linger = max(0.0, float(linger))
         self._chunk = max(1, round(chunk_seconds * headset.sfreq))
         self._n_total = None if duration is None else max(1, round(duration * headset.sfreq))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._outlet: pylsl.StreamOutlet | None = None
         self._running = False
         self.n_pushed = 0
@@ -138,16 +136,14 @@ class HeadsetSimulator:
         """Destroy the outlet; inlets then see the stream stall. Safe to call twice."""
         self._outlet = None  # pylsl destroys the liblsl outlet with the object
 
-    def run(self) -> None:
+    _what = "simulator"
+
+    def _serve(self) -> None:
         """Stream until ``duration`` has elapsed or :meth:`stop` is called, then close.
 
-        Blocks. Prints ``simulating NAME: 8 ch @ 250 Hz (source_id=...)`` first
-        unless ``quiet``. A later call streams again, continuing the signal.
+        Prints ``simulating NAME: 8 ch @ 250 Hz (source_id=...)`` first unless
+        ``quiet``. A later :meth:`run` streams again, continuing the signal.
         """
-        self._stop.clear()
-        self._run()
-
-    def _run(self) -> None:
         import pylsl
 
         if self._running:
@@ -183,39 +179,6 @@ class HeadsetSimulator:
             n_total=self._n_total,
             linger=self.linger,
         )
-
-    def start(self) -> HeadsetSimulator:
-        """Open the outlet, then run in a daemon thread; returns self.
-
-        The stream is visible to resolvers when this returns.
-        """
-        if self._thread is not None and self._thread.is_alive():
-            raise RuntimeError("this simulator is already running")
-        self._stop.clear()
-        self.open()
-        self._thread = threading.Thread(target=self._run, name=f"simulate-{self.name}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Ask :meth:`run` to return after the chunk in progress (thread- and signal-safe)."""
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the thread of :meth:`start`; True if it has finished."""
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def __enter__(self) -> HeadsetSimulator:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-        self.join(timeout=5.0)
-        self.close()
-
 
 # --------------------------------------------------------------------------- command
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
