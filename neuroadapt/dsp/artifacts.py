@@ -14,7 +14,7 @@ Each window is processed on its own (no state), cheaply:
    per second; removing the mean alone leaves that drift in the window, where
    it would swamp any amplitude threshold;
 2. one real FFT of the detrended window gives the spectral measures (with a
-   Hann taper applied in the frequency domain) and, through an inverse FFT of
+   Hann taper applied in the frequency domain) and, through the inverse DFT of
    its 1-6 Hz bins, the slow waveform on which blink and movement amplitude are
    measured. Measuring amplitude there keeps mains interference (which can be
    hundreds of microvolts on consumer headsets), muscle activity and alpha
@@ -395,8 +395,7 @@ class _Extremes:
     counted in full.
     """
 
-    def __init__(self, flat: np.ndarray, g: int, p: int, q: int, n_windows: int,
-                 upper: bool) -> None:
+    def __init__(self, flat: np.ndarray, g: int, p: int, q: int, n_windows: int) -> None:
         n_ch = flat.shape[1]
         s = max(d for d in range(1, min(g, 8) + 1) if g % d == 0)
         m = g // s  # sub-blocks per block
@@ -473,8 +472,10 @@ class ArtifactDetector:
     Windows are ``(n_samples, n_channels)`` in µV, raw (no filtering needed,
     DC offset allowed), at least half a second long; the engine's 1 s window
     is what the defaults were measured on. The work per window is a
-    quadratic detrend, one real FFT and one inverse FFT over all channels;
-    plans that depend on the window length are cached.
+    quadratic detrend, one real FFT and the inverse DFT of a few bins over all
+    channels; plans that depend on the window length are cached. Overlapping
+    windows of one stretch share most of that work through
+    :meth:`measure_sliding`.
     """
 
     def __init__(
@@ -800,15 +801,16 @@ class ArtifactDetector:
 
         # Extremes, and how many samples sit at them (pinned).
         flat = blocks.reshape(-1, n_ch)
-        hi = _Extremes(flat, g, p, q, n_windows, upper=True)
-        lo = _Extremes(-flat, g, p, q, n_windows, upper=True)
+        negated = -flat  # minima as maxima
+        hi = _Extremes(flat, g, p, q, n_windows)
+        lo = _Extremes(negated, g, p, q, n_windows)
         top, bottom = hi.peak, -lo.peak
         abs_max = np.maximum(top, -bottom)
         # A float32 stream's rail value comes back bit-identical, so "equal" allows
         # for float32 rounding only.
         tol = 1e-7 * abs_max
         at_top = hi.count_from(top - tol, flat, n_window, hop)
-        at_bottom = lo.count_from(-(bottom + tol), -flat, n_window, hop)
+        at_bottom = lo.count_from(-(bottom + tol), negated, n_window, hop)
         moving = (top - bottom) > tol
         pinned = np.where(moving, np.maximum(at_top, at_bottom) / n_window, 0.0)
 
@@ -822,12 +824,12 @@ class ArtifactDetector:
             coef += parts[j : j + n_windows * q : q, :, 2 * nb + d * j : 2 * nb + d * (j + 1)]
         if p == 4:
             # Quarter turns: X = (G0 + s G2) + r (G1 + s G3), s = (-1)^k real, r = (-i)^k.
-            flat = parts[..., : 2 * nb]
+            pairs = parts[..., : 2 * nb]  # real and imaginary parts side by side
             sign = np.repeat(blk.rotation[2].real, 2)
-            even = flat[2 : 2 + n_windows * q : q] * sign
-            even += flat[0 : n_windows * q : q]
-            odd = flat[3 : 3 + n_windows * q : q] * sign
-            odd += flat[1 : 1 + n_windows * q : q]
+            even = pairs[2 : 2 + n_windows * q : q] * sign
+            even += pairs[0 : n_windows * q : q]
+            odd = pairs[3 : 3 + n_windows * q : q] * sign
+            odd += pairs[1 : 1 + n_windows * q : q]
             spectrum = even.view(np.complex128)
             spectrum += odd.view(np.complex128) * blk.rotation[1]
         else:
