@@ -353,11 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``neuroadapt`` command; returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
+    from .lsl import use_machine_scope, use_quiet_logging
+
     if argv[:1] == ["demo"]:
         # The demo is private to this machine: restrict LSL before first use.
-        from .lsl import use_machine_scope
-
         use_machine_scope()
+    else:
+        use_quiet_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):

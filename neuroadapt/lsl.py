@@ -13,6 +13,10 @@ from importlib.resources import files
 from pathlib import Path
 
 MACHINE_SCOPE_CONFIG = Path(str(files("neuroadapt") / "data" / "lsl_machine.cfg"))
+QUIET_CONFIG = Path(str(files("neuroadapt") / "data" / "lsl_quiet.cfg"))
+#: Where liblsl looks for a configuration file when ``LSLAPICFG`` is not set.
+USER_CONFIGS = (Path("lsl_api.cfg"), Path.home() / "lsl_api" / "lsl_api.cfg",
+                Path("/etc/lsl_api/lsl_api.cfg"))
 
 STREAM_FEATURES = "neuroadapt-features"
 STREAM_CONTROL = "neuroadapt-control"
@@ -27,6 +31,16 @@ def use_machine_scope() -> None:
     configuration once); child processes inherit it through the environment.
     """
     os.environ.setdefault("LSLAPICFG", str(MACHINE_SCOPE_CONFIG))
+
+
+def use_quiet_logging() -> None:
+    """Keep liblsl's INFO lines off the terminal, unless the user has an LSL config.
+
+    A user's own ``lsl_api.cfg`` (or ``LSLAPICFG``) is left in charge: it may say
+    where a headset on another computer is. Must run before the first LSL call.
+    """
+    if "LSLAPICFG" not in os.environ and not any(p.is_file() for p in USER_CONFIGS):
+        os.environ["LSLAPICFG"] = str(QUIET_CONFIG)
 
 
 def make_stream_info(

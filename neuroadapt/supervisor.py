@@ -566,16 +566,30 @@ class SessionSupervisor:
                           f"{child.tail()}")
 
 
-def quality_line(quality: dict[str, dict]) -> str:
-    """Per-channel traffic lights on one line: ``Fz good, O1 bad (flat)``."""
+def quality_line(quality: dict[str, dict], list_all: int = 16) -> str:
+    """Per-channel traffic lights on one line.
+
+    Up to ``list_all`` channels each is named (``Fz good, O1 bad (flat)``);
+    beyond that only the channels that are not good are (``61 good; bad: O1
+    (flat)``), so a 64-channel cap still gives a line a therapist can read.
+    """
     if not quality:
         return "no channel quality yet"
-    parts = []
-    for ch, q in quality.items():
-        level = q.get("level", "?")
-        reason = q.get("reason") or ""
-        parts.append(f"{ch} {level}" + (f" ({reason})" if reason and level != "good" else ""))
-    return ", ".join(parts)
+
+    def one(ch: str, q: dict) -> str:
+        level, reason = q.get("level", "?"), q.get("reason") or ""
+        return f"{ch} {level}" + (f" ({reason})" if reason and level != "good" else "")
+
+    if len(quality) <= list_all:
+        return ", ".join(one(ch, q) for ch, q in quality.items())
+    good = sum(q.get("level") == "good" for q in quality.values())
+    parts = [f"{good} of {len(quality)} channels good"]
+    for level in ("fair", "bad", "?"):
+        names = [f"{ch}" + (f" ({q['reason']})" if q.get("reason") else "")
+                 for ch, q in quality.items() if q.get("level", "?") == level]
+        if names:
+            parts.append(f"{level}: {', '.join(names)}")
+    return "; ".join(parts)
 
 
 def run_session(plan: SessionPlan) -> Path:

@@ -41,3 +41,22 @@ def test_a_fresh_process_finds_outlets_beyond_liblsls_default_port_range(uid):
             assert out == "found", f"outlet {i} of 45 was not found"
     finally:
         del outlets
+
+
+def test_commands_keep_liblsl_quiet_unless_the_user_has_a_config(monkeypatch, tmp_path):
+    from neuroadapt import lsl
+
+    monkeypatch.delenv("LSLAPICFG", raising=False)
+    monkeypatch.setattr(lsl, "USER_CONFIGS", (tmp_path / "lsl_api.cfg",))
+    lsl.use_quiet_logging()
+    assert lsl.os.environ["LSLAPICFG"] == str(lsl.QUIET_CONFIG)
+    assert "level = -2" in lsl.QUIET_CONFIG.read_text()
+    # A user's own config file stays in charge.
+    monkeypatch.delenv("LSLAPICFG")
+    (tmp_path / "lsl_api.cfg").write_text("[lab]\nKnownPeers = {10.0.0.2}\n")
+    lsl.use_quiet_logging()
+    assert "LSLAPICFG" not in lsl.os.environ
+    # So does LSLAPICFG.
+    monkeypatch.setenv("LSLAPICFG", "/somewhere/mine.cfg")
+    lsl.use_quiet_logging()
+    assert lsl.os.environ["LSLAPICFG"] == "/somewhere/mine.cfg"
