@@ -131,7 +131,8 @@ def _fmt(v: float | int | None, digits: int = 4) -> str:
 
 def format_comparison(result: dict, label_a: str = "A", label_b: str = "B") -> str:
     """A plain-text table of :func:`compare_tables`' result."""
-    lines = [f"{'phase':<16} {'measure':<28} {label_a:>12} {label_b:>12} {'B - A':>12}"]
+    lines = [f"A = {label_a}, B = {label_b}",
+             f"{'phase':<16} {'measure':<28} {'A':>12} {'B':>12} {'B - A':>12}"]
     for ph in result["phases"]:
         name = ph["name"]
         rows = [("windows", ph["n_windows"][0], ph["n_windows"][1],
