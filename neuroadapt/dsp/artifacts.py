@@ -118,6 +118,10 @@ _MIN_DURATION = 0.5
 _SYNTH_BATCH = 4
 #: Most blocks per window for the sliding path (more: each window on its own).
 _MAX_BLOCKS = 16
+#: Channels per block DFT product: small enough that OpenBLAS computes each in the
+#: calling thread (its helper threads would compete with the feature extractor's
+#: second thread); the products are the same whatever the grouping.
+_DFT_CHANNELS = 32
 
 
 # ------------------------------------------------------------------ thresholds
@@ -383,55 +387,54 @@ class _Blocks:
     rotation: np.ndarray  # (p, n_bins) complex: phase of block position j at each bin
 
 
-class _Extremes:
-    """Window maxima of a stretch cut into blocks, and counts of samples near them.
+def _count_beyond(blocks: np.ndarray, level: np.ndarray, p: int, q: int, *, above: bool,
+                  block_max: np.ndarray, block_min: np.ndarray) -> np.ndarray:
+    """Per (window, channel), the samples at or above ``level`` (or at or below it).
 
-    The blocks are cut further into sub-blocks of a few samples; from the
-    sub-blocks' maxima each window's maximum, the sub-block holding it and the
-    largest value elsewhere in the window follow cheaply (per block, shared by
-    the windows that hold it). How many samples reach a level just below the
-    maximum is then read off the peak's sub-block alone, unless some other
-    sub-block reaches the level too (clipped or flat signals); those windows are
-    counted in full.
+    ``blocks`` is (n_blocks, g, n_ch), with its extremes ``block_max`` and
+    ``block_min`` (n_blocks, n_ch); window ``w`` holds blocks ``w * q`` to
+    ``w * q + p - 1`` and has its own ``level`` (n_windows, n_ch), near its
+    maximum (minimum). A block whose every sample passes the level of every
+    window holding it (a constant stretch) counts whole; the others are
+    compared once, against the lowest (highest) level of the windows holding
+    them; of the samples that pass, those that pass every such window's level
+    count for the block, and the few others are counted window by window.
+    Exact: only comparisons and counts.
     """
-
-    def __init__(self, flat: np.ndarray, g: int, p: int, q: int, n_windows: int) -> None:
-        n_ch = flat.shape[1]
-        s = max(d for d in range(1, min(g, 8) + 1) if g % d == 0)
-        m = g // s  # sub-blocks per block
-        sub = flat.reshape(-1, m, s, n_ch).max(axis=2)  # (n_blocks, m, n_ch)
-        where = sub.argmax(axis=1)  # (n_blocks, n_ch)
-        top_b = np.take_along_axis(sub, where[:, np.newaxis, :], axis=1)[:, 0]
-        others = np.where(np.arange(m)[None, :, None] == where[:, None, :], -np.inf, sub)
-        second_b = others.max(axis=1)
-
-        def per_window(values: np.ndarray) -> np.ndarray:
-            view = sliding_window_view(values, p, axis=0)[::q][:n_windows]
-            return np.moveaxis(view, -1, 1)  # (n_windows, p, ...)
-
-        tops = per_window(top_b)
-        j = tops.argmax(axis=1)  # block of each window's peak
-        self.peak = np.take_along_axis(tops, j[:, np.newaxis, :], axis=1)[:, 0]
-        self.second = np.where(np.arange(p)[None, :, None] == j[:, None, :],
-                               per_window(second_b), tops).max(axis=1)
-        block = np.arange(n_windows)[:, None] * q + j  # (n_windows, n_ch)
-        cols = np.arange(n_ch)[None, :]
-        self.start = block * g + where[block, cols] * s  # first sample of the peak's sub-block
-        self.s = s
-
-    def count_from(self, level: np.ndarray, flat: np.ndarray, n_window: int, hop: int
-                   ) -> np.ndarray:
-        """Per (window, channel), the samples at or above ``level`` (<= the peak)."""
-        cols = np.arange(flat.shape[1])[None, :, None]
-        rows = self.start[..., None] + np.arange(self.s)
-        count = np.count_nonzero(flat[rows, cols] >= level[..., None], axis=-1)
-        unsure = np.argwhere(self.second >= level)
-        if len(unsure):
-            w, c = unsure[:, 0], unsure[:, 1]
-            rows = (w * hop)[:, None] + np.arange(n_window)
-            count[w, c] = np.count_nonzero(flat[rows, c[:, None]] >= level[w, c][:, None],
-                                           axis=1)
-        return count
+    n_blocks, g, n_ch = blocks.shape
+    n_windows = level.shape[0]
+    inf = np.inf if above else -np.inf
+    bound = np.full((n_blocks, n_ch), inf)  # the level easiest to pass
+    hardest = np.full((n_blocks, n_ch), -inf)
+    easiest, strictest = (np.minimum, np.maximum) if above else (np.maximum, np.minimum)
+    for j in range(p):
+        rows = bound[j : j + n_windows * q : q]
+        easiest(rows, level, out=rows)
+        rows = hardest[j : j + n_windows * q : q]
+        strictest(rows, level, out=rows)
+    whole = block_min >= hardest if above else block_max <= hardest
+    bound[whole] = inf  # counted block by block
+    hit = blocks >= bound[:, np.newaxis, :] if above else blocks <= bound[:, np.newaxis, :]
+    flat = hit.ravel().nonzero()[0]  # much faster than a 3-d nonzero
+    b, c = flat // (g * n_ch), flat % n_ch
+    x = blocks[hit]
+    # Samples that pass every window's level count for the block (clipped signals
+    # have many); the others, at each position j their block takes in a window.
+    sure = x >= hardest[b, c] if above else x <= hardest[b, c]
+    per_block = np.bincount(b[sure] * n_ch + c[sure], minlength=n_blocks * n_ch)
+    per_block = per_block.reshape(n_blocks, n_ch) + g * whole
+    b, c, x = b[~sure], c[~sure], x[~sure]
+    w, rest = np.divmod(b[:, np.newaxis] - np.arange(p), q)  # (n_unsure, p)
+    ok = (rest == 0) & (w >= 0) & (w < n_windows)
+    w = w[ok]
+    c = np.broadcast_to(c[:, np.newaxis], ok.shape)[ok]
+    x = np.broadcast_to(x[:, np.newaxis], ok.shape)[ok]
+    keep = x >= level[w, c] if above else x <= level[w, c]
+    counts = np.bincount(w[keep] * n_ch + c[keep], minlength=n_windows * n_ch)
+    counts = counts.reshape(n_windows, n_ch)
+    for j in range(p):
+        counts += per_block[j : j + n_windows * q : q]
+    return counts
 
 
 # ---------------------------------------------------------------- detector
@@ -697,8 +700,8 @@ class ArtifactDetector:
         pairs = np.repeat(bands[1:n_band], 2, axis=0)
         plan = _Plan(basis, n_bins, basis_dft, left, right, left_conj, right_conj,
                      bands[:n_band], pairs, power_scale, low_bins, synthesis)
-        self._plans[n] = plan
-        return plan
+        # setdefault: two threads building the same plan end up sharing one.
+        return self._plans.setdefault(n, plan)
 
     def _blocks(self, n: int, hop: int) -> _Blocks:
         """The sliding path's constants for ``n``-sample windows every ``hop``, built once."""
@@ -724,9 +727,7 @@ class ArtifactDetector:
         dft[:, 0 : 2 * plan.n_bins : 2] = np.cos(phase)
         dft[:, 1 : 2 * plan.n_bins : 2] = -np.sin(phase)
         dft[:, 2 * plan.n_bins :] = positions
-        blocks = _Blocks(g, p, q, dft, rotation)
-        self._block_plans[key] = blocks
-        return blocks
+        return self._block_plans.setdefault(key, _Blocks(g, p, q, dft, rotation))
 
     def measure_sliding(self, data: np.ndarray, n_window: int, hop: int, *,
                         finite: bool = False) -> ArtifactMetrics:
@@ -799,39 +800,46 @@ class ArtifactDetector:
         def combine(block_values: np.ndarray, how) -> np.ndarray:
             return how(self._per_window(block_values, p, q, n_windows), axis=1)
 
-        # Extremes, and how many samples sit at them (pinned).
-        flat = blocks.reshape(-1, n_ch)
-        negated = -flat  # minima as maxima
-        hi = _Extremes(flat, g, p, q, n_windows)
-        lo = _Extremes(negated, g, p, q, n_windows)
-        top, bottom = hi.peak, -lo.peak
+        # Extremes (from the blocks'), and how many samples sit at them (pinned).
+        block_max, block_min = blocks.max(axis=1), blocks.min(axis=1)
+        top = combine(block_max, np.max)
+        bottom = combine(block_min, np.min)
         abs_max = np.maximum(top, -bottom)
         # A float32 stream's rail value comes back bit-identical, so "equal" allows
         # for float32 rounding only.
         tol = 1e-7 * abs_max
-        at_top = hi.count_from(top - tol, flat, n_window, hop)
-        at_bottom = lo.count_from(-(bottom + tol), negated, n_window, hop)
+        at_top = _count_beyond(blocks, top - tol, p, q, above=True,
+                               block_max=block_max, block_min=block_min)
+        at_bottom = _count_beyond(blocks, bottom + tol, p, q, above=False,
+                                  block_max=block_max, block_min=block_min)
         moving = (top - bottom) > tol
         pinned = np.where(moving, np.maximum(at_top, at_bottom) / n_window, 0.0)
 
         # Each block's share of the DFT bins and of the detrending projections.
         nb = plan.n_bins
         d = _DETREND_DEGREE + 1
-        parts = np.matmul(blocks.transpose(0, 2, 1), blk.dft)  # (n_blocks, n_ch, n_cols)
+        parts = np.empty((n_blocks, n_ch, blk.dft.shape[1]))  # (n_blocks, n_ch, n_cols)
+        for c in range(0, n_ch, _DFT_CHANNELS):
+            np.matmul(blocks[..., c : c + _DFT_CHANNELS].transpose(0, 2, 1), blk.dft,
+                      out=parts[:, c : c + _DFT_CHANNELS])
         bins = parts[..., : 2 * nb].view(np.complex128)  # (n_blocks, n_ch, nb)
         coef = parts[0 : n_windows * q : q, :, 2 * nb : 2 * nb + d].copy()
         for j in range(1, p):
             coef += parts[j : j + n_windows * q : q, :, 2 * nb + d * j : 2 * nb + d * (j + 1)]
         if p == 4:
             # Quarter turns: X = (G0 + s G2) + r (G1 + s G3), s = (-1)^k real, r = (-i)^k.
-            pairs = parts[..., : 2 * nb]  # real and imaginary parts side by side
+            # Real and imaginary parts side by side, copied together first (faster
+            # to read than the columns of ``parts``).
+            pairs = np.ascontiguousarray(parts[..., : 2 * nb])
             sign = np.repeat(blk.rotation[2].real, 2)
             even = pairs[2 : 2 + n_windows * q : q] * sign
             even += pairs[0 : n_windows * q : q]
             odd = pairs[3 : 3 + n_windows * q : q] * sign
             odd += pairs[1 : 1 + n_windows * q : q]
             spectrum = even.view(np.complex128)
-            spectrum += odd.view(np.complex128) * blk.rotation[1]
+            turned = odd.view(np.complex128)
+            turned *= blk.rotation[1]
+            spectrum += turned
         else:
             spectrum = bins[0 : n_windows * q : q].copy()
             for j in range(1, p):

@@ -13,9 +13,13 @@ averaged over the last hop.
 from __future__ import annotations
 
 import logging
+import math
+import os
+import threading
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -23,7 +27,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..buffer import RingBuffer
 from ..protocol.loader import check_against_stream
 from ..protocol.schema import Protocol
-from .artifacts import ArtifactDetector, WindowArtifacts, is_frontal
+from .artifacts import ArtifactDetector, ArtifactMetrics, WindowArtifacts, is_frontal
 from .bandpower import BandPower, relative_power
 from .envelope import EnvelopeTracker
 from .filters import CausalFilter, design_preprocessing
@@ -35,6 +39,47 @@ log = logging.getLogger(__name__)
 #: Windows computed together at most (a push is cut into pieces of that many hops).
 _BATCH = 64
 _BATCH_BYTES = 8 * 2**20
+#: Channel-windows (measured channels times windows) from which the artifact
+#: measures of a piece are split between two threads: large pushes only (replay,
+#: a catch-up after a stall), never the live engine's window-by-window pushes.
+_PARALLEL_MIN = 512
+#: Share of those windows measured by the pushing thread (which also computes the
+#: features meanwhile; measured as fast as any other share on 2 cores).
+_SHARE_HERE = 0.5
+#: Windows whose artifact measures are computed at once, at most: more make
+#: temporary arrays that the allocator maps afresh from the system each time.
+_MEASURE_BATCH = 40
+
+_CORES = os.cpu_count() or 1
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _measure_pool() -> ThreadPoolExecutor | None:
+    """The one worker thread shared by all extractors, started on first use.
+
+    None on a single-core machine, where a second thread would only add work.
+    Its thread is joined at interpreter exit (``concurrent.futures`` does so).
+    """
+    global _pool
+    if _pool is not None:
+        return _pool
+    if _CORES < 2:
+        return None
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuroadapt-measures")
+        return _pool
+
+
+def _forget_pool() -> None:
+    """A forked child has no worker thread: let it start its own pool."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 @dataclass(frozen=True)
@@ -70,7 +115,7 @@ class FeatureFrame:
     @property
     def finite(self) -> bool:
         """True when every feature value is finite (no dropout), artifacts aside."""
-        return all(np.isfinite(v) for v in self.values.values())
+        return all(map(math.isfinite, self.values.values()))
 
     @property
     def flags(self) -> tuple[str, ...]:
@@ -82,7 +127,7 @@ class FeatureFrame:
         """True when the window may drive feedback: finite values, no artifact."""
         if self.artifacts is not None and self.artifacts.contaminated:
             return False
-        return all(np.isfinite(v) for v in self.values.values())
+        return self.finite
 
     @property
     def reason(self) -> str:
@@ -251,6 +296,14 @@ class FeatureExtractor:
         self._envelopes.update(kept)
 
     @property
+    def batch_samples(self) -> int:
+        """Samples of a push whose windows are computed together (larger pushes are cut).
+
+        Offline callers are fastest pushing multiples of it.
+        """
+        return self._piece
+
+    @property
     def n_received(self) -> int:
         """Samples received so far."""
         return self._buffer.n_written
@@ -299,6 +352,15 @@ class FeatureExtractor:
         n_win, hop = self.n_window, self.n_hop
         first = ends[0] - n_win
         span = ends[-1] - first
+        measure = self._measurer is not None and (self.detector is not None
+                                                  or self.quality is not None)
+        if measure:
+            # The artifact measures start first: part of them may run in the worker
+            # thread while this one computes the features.
+            raw = self._raw.since(first)[0][:span]
+            if len(self._measured) != raw.shape[1]:
+                raw = raw[:, self._measured]
+            pending = self._start_measures(raw, len(ends))
         win_all, ts_all = self._buffer.since(first)
         win_all = win_all[:span]
         # (n_windows, n_window, n_used) view of the windows, no copy.
@@ -313,29 +375,93 @@ class FeatureExtractor:
             while self._bad_runs and self._bad_runs[0][1] <= horizon:
                 self._bad_runs.popleft()
             void.append(any(lo < end and hi > horizon for lo, hi in self._bad_runs))
-        values = self._values(windows, ends, void)
-        spectra: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(ends)
-        if self._iaf_chans is not None:
-            keep = [i for i, v in enumerate(void) if not v]
-            if keep:
-                psd = self._bp._psd(windows[keep][..., self._iaf_chans]).mean(axis=1)
-                for i, row in zip(keep, psd, strict=True):
-                    spectra[i] = (self._bp.freqs, row)
+        try:
+            values = self._values(windows, ends, void)
+            spectra: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(ends)
+            if self._iaf_chans is not None:
+                keep = [i for i, v in enumerate(void) if not v]
+                if keep:
+                    psd = self._bp._psd(windows[keep][..., self._iaf_chans]).mean(axis=1)
+                    for i, row in zip(keep, psd, strict=True):
+                        spectra[i] = (self._bp.freqs, row)
+        except BaseException:
+            if measure and pending[1] is not None:
+                wait([pending[1]])  # the worker reads the buffer: let it finish first
+            raise
         artifacts: list[WindowArtifacts | None] = [None] * len(ends)
         changes: list[list[QualityChange]] = [[] for _ in ends]
-        if self._measurer is not None and (self.detector is not None
-                                           or self.quality is not None):
-            raw = self._raw.since(first)[0][:span]
-            if len(self._measured) != raw.shape[1]:
-                raw = raw[:, self._measured]
-            # Non-finite samples were replaced on arrival (_repair).
-            metrics = self._measurer.measure_sliding(raw, n_win, hop, finite=True)
-            if self.detector is not None:
-                artifacts = self.detector.results(metrics.take(self._judged_at))
-            if self.quality is not None:
-                changes = self.quality.update_measured(metrics.take(self._eeg_at), times)
+        if measure:
+            artifacts, changes = self._finish_measures(raw, times, *pending)
         return [FeatureFrame(*row) for row in zip(times, ends, values, artifacts, changes,
                                                     spectra, strict=True)]
+
+    def _start_measures(self, raw: np.ndarray, n_windows: int) -> tuple[int, Future | None]:
+        """Hand the later windows of ``raw`` to the worker thread when they are many.
+
+        Returns how many windows are left to this thread, and the worker's
+        future (None when this thread measures them all: small pushes, such as
+        the live engine's, or a single core).
+        """
+        pool = (_measure_pool() if n_windows >= 4
+                and n_windows * len(self._measured) >= _PARALLEL_MIN else None)
+        if pool is None:
+            return n_windows, None
+        here = max(1, int(n_windows * _SHARE_HERE))
+        return here, pool.submit(self._measure_part, raw[here * self.n_hop :])
+
+    def _finish_measures(self, raw: np.ndarray, times: list[float], here: int,
+                         later: Future | None
+                         ) -> tuple[list[WindowArtifacts | None], list[list[QualityChange]]]:
+        """Verdicts and quality changes of every window of ``raw``, with the worker's part.
+
+        Each window's measures and verdicts depend on its own samples only, so
+        they are the same, bit for bit, whichever thread computed them. The
+        quality, which follows the windows in order, takes this thread's (earlier)
+        windows while the worker finishes the later ones.
+        """
+        if later is None:
+            metrics, artifacts = self._measure_part(raw)
+            return artifacts, self._quality_changes(metrics, times)
+        try:
+            metrics, artifacts = self._measure_part(
+                raw[: (here - 1) * self.n_hop + self.n_window])
+            changes = self._quality_changes(metrics, times[:here])
+        except BaseException:
+            wait([later])  # the worker reads the buffer: let it finish first
+            raise
+        metrics, theirs = later.result()
+        return artifacts + theirs, changes + self._quality_changes(metrics, times[here:])
+
+    def _quality_changes(self, metrics: ArtifactMetrics, times: list[float]
+                         ) -> list[list[QualityChange]]:
+        """The channel quality's changes at each of these windows, in order."""
+        if self.quality is None:
+            return [[] for _ in times]
+        return self.quality.update_measured(metrics.take(self._eeg_at), times)
+
+    def _measure_part(self, raw: np.ndarray
+                      ) -> tuple[ArtifactMetrics, list[WindowArtifacts | None]]:
+        """Measures of every window of ``raw`` (one hop apart), and the detectors' verdicts.
+
+        At most ``_MEASURE_BATCH`` windows are measured at once: their temporary
+        arrays then stay small enough to be recycled by the allocator (and stay in
+        cache) instead of being mapped afresh from the system at every piece.
+        """
+        assert self._measurer is not None
+        n_win, hop = self.n_window, self.n_hop
+        n = (len(raw) - n_win) // hop + 1
+        size = -(-n // -(-n // _MEASURE_BATCH))  # batches of even size
+        parts = []
+        for start in range(0, n, size):
+            stop = min(n, start + size)
+            # Non-finite samples were replaced on arrival (_repair).
+            parts.append(self._measurer.measure_sliding(
+                raw[start * hop : (stop - 1) * hop + n_win], n_win, hop, finite=True))
+        metrics = parts[0] if len(parts) == 1 else _concat(parts)
+        artifacts: list[WindowArtifacts | None] = [None] * n
+        if self.detector is not None:
+            artifacts = list(self.detector.results(metrics.take(self._judged_at)))
+        return metrics, artifacts
 
     def _values(self, windows: np.ndarray, ends: list[int], void: list[bool]
                 ) -> list[dict[str, float]]:
@@ -421,6 +547,12 @@ class FeatureExtractor:
             return np.full(tracker.n_channels, np.nan)
         env = buf.since(first)[0][: self.n_hop]
         return (env**2).mean(axis=0) / 2.0
+
+
+def _concat(parts: list[ArtifactMetrics]) -> ArtifactMetrics:
+    """The measures of consecutive runs of windows, as one."""
+    return ArtifactMetrics(**{f.name: np.concatenate([getattr(m, f.name) for m in parts])
+                              for f in fields(ArtifactMetrics)})
 
 
 def _row_means(a: np.ndarray) -> np.ndarray:

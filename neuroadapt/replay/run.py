@@ -233,8 +233,9 @@ class Replay:
                                   "cannot replay them")
         else:
             self.actions = [Action(0, "start")]
-        self.tables = SessionTables.empty(self.pipeline.protocol.feature_names,
-                                          self.pipeline.protocol.param_names)
+        self._feature_names = self.pipeline.protocol.feature_names
+        self._param_names = self.pipeline.protocol.param_names
+        self.tables = SessionTables.empty(self._feature_names, self._param_names)
 
     # -- rows ----------------------------------------------------------------------------
     def _record(self, step: Step) -> None:
@@ -242,9 +243,9 @@ class Replay:
         t = frame.t - self.t_first
         flags = frame.flags
         valid = frame.finite and not any(f in self.hold_on for f in flags)
-        names = self.pipeline.protocol.feature_names
-        self.tables.features.append([t, *(float(frame.values[n]) for n in names), valid,
-                                     ",".join(flags)])
+        values = frame.values
+        self.tables.features.append([t, *[float(values[n]) for n in self._feature_names],
+                                     valid, ",".join(flags)])
         if ctl is not None:
             # reward: the rule's state, as the reward_start/reward_end markers say
             # (what the scene showed differs only under sham or with feedback off).
@@ -252,10 +253,10 @@ class Replay:
             # tables of a live recording (record.tables.from_session).
             phase = ("end", "end", -1) if ctl.phase == "end" else (
                 ctl.phase, ctl.phase_kind, ctl.phase_index)
-            params = self.pipeline.protocol.param_names
+            params = ctl.params
             self.tables.control.append([
                 t, *phase, ctl.feedback, ctl.hold, ctl.reward_rule,
-                *(float(ctl.params[p]) for p in params)])
+                *[float(params[p]) for p in self._param_names]])
         for m in step.markers:
             self.tables.add_marker(m.t - self.t_first, m.to_json())
 
@@ -267,10 +268,17 @@ class Replay:
     # -- run -----------------------------------------------------------------------------
     def run(self, progress: ProgressFn | None = None, chunk_seconds: float = 10.0
             ) -> ReplayResult:
-        """Replay every sample (or until the protocol ends or the session was stopped)."""
+        """Replay every sample (or until the protocol ends or the session was stopped).
+
+        Samples are pushed ``chunk_seconds`` at a time, rounded up to whole
+        batches of the feature extractor (:attr:`FeatureExtractor.batch_samples`);
+        ``progress(done, total)`` is called after each chunk.
+        """
         data, stamps = self.inp.data, self.inp.stamps
         n = len(stamps)
-        chunk = max(1, int(chunk_seconds * self.inp.sfreq))
+        # Whole pieces of the extractor's batches: it computes their windows together.
+        piece = self.pipeline.extractor.batch_samples
+        chunk = max(1, -(-int(chunk_seconds * self.inp.sfreq) // piece)) * piece
         # Sample boundaries where something must happen: an action before window w
         # is applied once the samples before that window's newest sample are in.
         stops: list[tuple[int, Action]] = []

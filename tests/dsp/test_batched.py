@@ -135,7 +135,7 @@ def windows_of(data: np.ndarray, n: int, hop: int) -> np.ndarray:
     return np.ascontiguousarray(sliding_window_view(data, n, axis=0)[::hop].transpose(0, 2, 1))
 
 
-@pytest.mark.parametrize(("n", "hop"), [(248, 62), (500, 62), (250, 75), (250, 250)])
+@pytest.mark.parametrize(("n", "hop"), [(248, 62), (500, 62), (250, 75), (250, 250), (250, 500)])
 def test_measure_sliding_equals_measure(shared_eeg: Path, n: int, hop: int) -> None:
     data, sfreq, names = recording(shared_eeg, "openbci", 60.0)
     # A flat channel, a clipped one and a dropout, on top of the real DC offsets.
@@ -155,6 +155,24 @@ def test_measure_sliding_equals_measure(shared_eeg: Path, n: int, hop: int) -> N
     tripped = detector.tripped(sliding)
     np.testing.assert_array_equal(tripped, detector.tripped(single))
     assert tripped[:, 1, 3].any() and tripped[:, 2, 2].all() and tripped[:, 0, 4].any()
+
+
+@pytest.mark.parametrize(("n", "hop"), [(500, 125), (250, 75), (250, 500)])
+def test_sliding_extremes_exact_on_ties(n: int, hop: int) -> None:
+    """Quantised, clipped, constant and zero channels: many samples tie at the extremes."""
+    rng = np.random.default_rng(5)
+    data = np.round(rng.normal(0, 20, (n * 6, 6)))
+    data[:, 1] = np.clip(data[:, 1], -15, 15)  # clipped both ways, most samples on a rail
+    data[:, 2] = 7.0
+    data[:, 3] = 0.0
+    data[: n // 2, 4] = 0.0  # starts flat
+    data[:, 5] = np.round(data[:, 5] / 10) * 10 + 1e5  # coarse steps on a DC offset
+    detector = ArtifactDetector(250.0, [f"C{i}" for i in range(6)])
+    sliding = detector.measure_sliding(data, n, hop)
+    single = detector.measure(windows_of(data, n, hop))
+    for name in ("abs_max", "pinned"):
+        np.testing.assert_array_equal(getattr(sliding, name), getattr(single, name), name)
+    assert (sliding.pinned[:, 1] > 0.1).all() and (sliding.pinned[:, 2:4] == 0).all()
 
 
 def test_measure_sliding_rejects_bad_input() -> None:
@@ -182,3 +200,78 @@ def test_update_measured_equals_update() -> None:
     assert many.update_measured(metrics, times) == expected
     assert sum(map(len, expected)) >= 4
     assert many.levels == one.levels
+
+
+#: The 64 electrodes of the BCI2000 cap (PhysioNet EEGMMIDB), 10-10 names.
+CAP64 = (
+    "FC5 FC3 FC1 FCz FC2 FC4 FC6 C5 C3 C1 Cz C2 C4 C6 CP5 CP3 CP1 CPz CP2 CP4 CP6 Fp1 Fpz "
+    "Fp2 AF7 AF3 AFz AF4 AF8 F7 F5 F3 F1 Fz F2 F4 F6 F8 FT7 FT8 T7 T8 T9 T10 TP7 TP8 P7 P5 "
+    "P3 P1 Pz P2 P4 P6 P8 PO7 PO3 POz PO4 PO8 O1 Oz O2 Iz"
+).split()
+
+
+class CountingPool:
+    """Runs submitted work at once, counting it (stands in for the worker thread)."""
+
+    def __init__(self) -> None:
+        self.submitted = 0
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        self.submitted += 1
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
+def synthetic_64(seconds: float) -> tuple[np.ndarray, float, list[str]]:
+    """64-channel synthetic EEG with blinks, a flat, a clipped and a noisy channel."""
+    from neuroadapt.sources.synthetic import SyntheticHeadset
+
+    sf = 250.0
+    data = SyntheticHeadset(CAP64, sf, seed=4, blinks=True).generate(int(seconds * sf))
+    data = np.round(data.astype(np.float32), 1).astype(np.float64)  # quantised: ties
+    n = len(data)
+    data[n // 10 : n // 2, 10] = data[n // 10, 10]
+    data[:, 11] = np.clip(data[:, 11], -8.0, 8.0)
+    data[n // 2 : 3 * n // 4, 12] += np.random.default_rng(0).normal(0, 400, 3 * n // 4 - n // 2)
+    data[n // 3 : n // 3 + 4, 13] = np.nan
+    return data, sf, list(CAP64)
+
+
+@pytest.mark.timeout(300)
+def test_measures_in_two_threads_equal_one_thread(tmp_path: Path, monkeypatch) -> None:
+    import neuroadapt.dsp.features as features
+
+    data, sfreq, names = synthetic_64(40.0)
+    stamps = 10.0 + np.arange(len(data)) / sfreq
+    loaded = protocol("physionet", tmp_path)
+    runs = {}
+    for label, cores in (("one thread", 1), ("two threads", 2)):
+        monkeypatch.setattr(features, "_CORES", cores)
+        monkeypatch.setattr(features, "_pool", None)
+        pipe = Pipeline(loaded, sfreq, names, autostart=True)
+        steps = pipe.push(data, stamps)
+        runs[label] = [(frame_record(s.frame), repr(s.control), repr(s.markers)) for s in steps]
+    assert features._pool is not None, "the large push must have used the worker thread"
+    assert runs["two threads"] == runs["one thread"]
+    assert sum(bool(r[0][3]) for r in runs["one thread"]) > 0
+    assert any(r[0][4] for r in runs["one thread"])
+
+
+def test_small_pushes_stay_in_one_thread(tmp_path: Path, monkeypatch) -> None:
+    import neuroadapt.dsp.features as features
+
+    data, sfreq, names = synthetic_64(12.0)
+    stamps = np.arange(len(data)) / sfreq
+    loaded = protocol("physionet", tmp_path)
+    pool = CountingPool()
+    monkeypatch.setattr(features, "_measure_pool", lambda: pool)
+    live = FeatureExtractor(loaded.protocol, sfreq, names)
+    hop = live.n_hop
+    frames = push_in_chunks(live, data, stamps, hop)  # one window per push, as live
+    assert pool.submitted == 0 and len(frames) > 30
+    whole = FeatureExtractor(loaded.protocol, sfreq, names).push(data, stamps)
+    assert pool.submitted == 1
+    assert [frame_record(f) for f in whole] == [frame_record(f) for f in frames]

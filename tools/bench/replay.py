@@ -9,8 +9,10 @@ recording is processed. Timed in one run:
 - replay: :class:`neuroadapt.replay.run.Replay` (the live engine's
   :class:`~neuroadapt.pipeline.Pipeline`: causal filters, sliding Welch band
   power, artifact detectors on the feature and frontal channels, channel
-  quality on all 64 channels, protocol engine, rows into the session tables).
-  Start-up (building the pipeline) is reported apart; reading is excluded.
+  quality on all 64 channels, protocol engine, rows into the session tables;
+  on a machine with two cores or more, the artifact measures of each batch of
+  windows are shared with a second thread). Start-up (building the pipeline)
+  is reported apart; reading is excluded.
 - replay, features and protocol only: the same with the artifact detectors
   and channel quality switched off, the work the naive loops do;
 - naive loops (the peer baseline): filter the whole recording offline
