@@ -59,6 +59,8 @@ class Session:
             try:
                 event = json.loads(text)
             except json.JSONDecodeError:
+                event = None
+            if not isinstance(event, dict):  # another tool's plain-text marker
                 event = {"event": "text", "text": text}
             out.append((float(t), event))
         return out
@@ -91,11 +93,12 @@ def _labels(info: dict, n: int) -> list[str]:
     return [f"ch{i + 1}" for i in range(n)]
 
 
-def load_session_xdf(path: Path) -> Session:
+def load_session_xdf(path: Path, *, dejitter: bool = True) -> Session:
     """Load ``session.xdf`` and sort its streams by role.
 
     A cut or unfinished file is read up to its last whole chunk; ``Session.notes``
-    says what was lost.
+    says what was lost. Timestamps are clock-synchronised; ``dejitter=False``
+    keeps them otherwise as recorded (what the live engine saw).
 
     Raises
     ------
@@ -103,7 +106,7 @@ def load_session_xdf(path: Path) -> Session:
         If nothing usable can be read (not XDF, cut inside its first stream header).
     """
     try:
-        streams, _, notes = load_xdf_robust(path)
+        streams, _, notes = load_xdf_robust(path, dejitter_timestamps=dejitter)
     except NeuroadaptError:
         raise
     except Exception as exc:  # a bug in a reader must still name the file

@@ -14,26 +14,16 @@ by up to a few milliseconds, enough to put a phase boundary on another window.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..lsl import STREAM_CONTROL, STREAM_FEATURES, STREAM_MARKERS
+from ..record.xdf import RecordedStream, load_session_xdf
 from ..sources.files import RecordingError, read_recording
 
 SESSION_FILE = "session.xdf"
 SESSION_PROTOCOL = "protocol.toml"
-
-
-@dataclass
-class RecordedStream:
-    """One engine stream of a session: channel labels, samples, LSL times."""
-
-    labels: list[str]
-    data: np.ndarray  # (n_samples, n_channels) float; markers: object array of strings
-    times: np.ndarray  # (n_samples,)
 
 
 @dataclass
@@ -117,34 +107,6 @@ def _session_xdf(path: Path) -> Path | None:
     return path if path.name == SESSION_FILE else None
 
 
-def _decode_markers(stream: dict) -> list[tuple[float, dict]]:
-    out = []
-    for t, row in zip(stream["time_stamps"], stream["time_series"], strict=True):
-        text = row[0] if isinstance(row, list | tuple) else str(row)
-        try:
-            event = json.loads(text)
-        except json.JSONDecodeError:
-            event = {"event": "text", "text": text}
-        if not isinstance(event, dict):
-            event = {"event": "text", "text": text}
-        out.append((float(t), event))
-    return out
-
-
-def _engine_stream(s: dict) -> RecordedStream:
-    info = s["info"]
-    n = int(info["channel_count"][0])
-    try:
-        chans = info["desc"][0]["channels"][0]["channel"]
-        labels = [c["label"][0] for c in chans]
-    except (KeyError, IndexError, TypeError):
-        labels = []
-    if len(labels) != n:
-        labels = [f"ch{i + 1}" for i in range(n)]
-    data = np.asarray(s["time_series"], dtype=float).reshape(-1, n)
-    return RecordedStream(labels, data, np.asarray(s["time_stamps"], dtype=float))
-
-
 def load_raw_session(xdf: Path, n_eeg: int, t0_eeg: float
                      ) -> tuple[np.ndarray | None, RecordedSession]:
     """Read a session's engine streams and its EEG sample times as recorded.
@@ -164,25 +126,13 @@ def load_raw_session(xdf: Path, n_eeg: int, t0_eeg: float
         The EEG timestamps without dejitter; None if the stream was not found.
     session : RecordedSession
     """
-    from ..record.xdfio import load_xdf_robust
-
-    streams, _, _ = load_xdf_robust(xdf, dejitter_timestamps=False)
-    by_name = {s["info"]["name"][0]: s for s in streams}
+    recorded = load_session_xdf(xdf, dejitter=False)
+    eeg = recorded.eeg
     stamps = None
-    for s in streams:
-        ts = np.asarray(s["time_stamps"], dtype=float)
-        if (s["info"]["name"][0] not in (STREAM_FEATURES, STREAM_CONTROL, STREAM_MARKERS)
-                and len(ts) == n_eeg and n_eeg and abs(ts[0] - t0_eeg) < 1.0):
-            stamps = ts
-            break
-    feats = by_name.get(STREAM_FEATURES)
-    ctl = by_name.get(STREAM_CONTROL)
-    markers = by_name.get(STREAM_MARKERS)
-    session = RecordedSession(
-        features=_engine_stream(feats) if feats is not None else None,
-        control=_engine_stream(ctl) if ctl is not None else None,
-        markers=_decode_markers(markers) if markers is not None else [],
-        folder=xdf.parent)
+    if eeg is not None and n_eeg and len(eeg.times) == n_eeg and abs(eeg.times[0] - t0_eeg) < 1:
+        stamps = eeg.times
+    session = RecordedSession(features=recorded.features, control=recorded.control,
+                              markers=recorded.marker_events(), folder=xdf.parent)
     return stamps, session
 
 
@@ -234,6 +184,6 @@ def load_input(path: Path, *, stream: str | None = None, profile: str | None = N
     return inp
 
 
-__all__ = ["RecordedSession", "RecordedStream", "ReplayInput", "load_input",
+__all__ = ["RecordedSession", "ReplayInput", "load_input",
            "load_raw_session"]
 
