@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import NeuroadaptError
+from .phases import phase_rows
 from .session import check_session, read_session_json
 from .tables import SessionTables, from_session
 
@@ -96,61 +97,21 @@ class Effect:
     ci: tuple[float, float] | None
 
 
-def phases_of(tables: SessionTables) -> list[PhaseStats]:
-    """The phase runs, from the ``phase_start``/``phase_end`` markers."""
-    out: list[PhaseStats] = []
-    open_run: PhaseStats | None = None
-    last = max((float(t) for t in tables.markers.column("time")), default=0.0)
-    if len(tables.control):
-        last = max(last, float(tables.control.rows[-1][0]))
-    for t, ev in tables.marker_events():
-        if ev["event"] == "phase_start":
-            if open_run is not None:
-                open_run.end = t
-                out.append(open_run)
-            open_run = PhaseStats(str(ev.get("phase", "")), str(ev.get("kind", "")),
-                                  int(ev.get("index", len(out))), t, math.nan)
-        elif ev["event"] == "phase_end" and open_run is not None:
-            open_run.end = t
-            out.append(open_run)
-            open_run = None
-    if open_run is not None:  # stopped inside a phase
-        open_run.end = last
-        out.append(open_run)
-    return out
-
-
 def _mean(values: np.ndarray) -> float | None:
     values = values[np.isfinite(values)]
     return float(values.mean()) if values.size else None
 
 
 def phase_stats(tables: SessionTables) -> list[PhaseStats]:
-    """Per phase: windows, feature means (valid windows), reward rate, artifact fractions.
-
-    The reward rate is the fraction of the phase's control windows in which the
-    reward was shown; the artifact fraction the fraction of feature windows an
-    artifact detector flagged; the held fraction those that held feedback for any
-    reason (artifacts or signal dropout).
-    """
-    phases = phases_of(tables)
-    ft = np.asarray(tables.features.floats("time")) if len(tables.features) else np.zeros(0)
-    valid = np.asarray(tables.features.floats("valid")) if len(tables.features) else ft
-    flagged = np.asarray([bool(a) and a != "n/a" for a in tables.features.column("artifacts")])
-    ct = np.asarray(tables.control.floats("time")) if len(tables.control) else np.zeros(0)
-    reward = np.asarray(tables.control.floats("reward")) if len(tables.control) else ct
-    for ph in phases:
-        sel = (ft >= ph.start) & (ft < ph.end)
-        ph.n_windows = int(sel.sum())
-        ok = sel & (valid > 0.5)
-        for name in tables.feature_names:
-            ph.feature_means[name] = _mean(np.asarray(tables.features.floats(name))[ok])
-        csel = (ct >= ph.start) & (ct < ph.end)
-        ph.reward_rate = float(reward[csel].mean()) if csel.any() else None
-        if sel.any():
-            ph.artifact_fraction = float(flagged[sel].mean())
-            ph.held_fraction = float((valid[sel] < 0.5).mean())
-    return phases
+    """Per phase: windows, feature means (usable windows), reward rate, artifact and held
+    fractions, as :func:`neuroadapt.record.phases.phase_rows` defines them (the numbers
+    of a replay's ``summary.json``)."""
+    return [PhaseStats(name=str(r["name"]), kind=str(r["kind"]), index=int(r["index"]),
+                       start=float(r["start"]), end=float(r["end"]), n_windows=r["n_windows"],
+                       feature_means=r["feature_means"], reward_rate=r["reward_rate"],
+                       artifact_fraction=r["artifact_fraction"],
+                       held_fraction=r["held_fraction"])
+            for r in phase_rows(tables)]
 
 
 def hedges_g(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -205,11 +166,16 @@ def effect_sizes(tables: SessionTables, phases: Sequence[PhaseStats]) -> list[Ef
 
 def reward_blocks(tables: SessionTables, phases: Sequence[PhaseStats],
                   block_s: float = BLOCK_S) -> list[tuple[str, float]]:
-    """``(label, reward rate)`` of each block of the training and transfer phases."""
+    """``(label, reward rate)`` of each block of the training and transfer phases.
+
+    As in :func:`phase_stats`, the rate is over the windows that could be
+    rewarded (not held).
+    """
     if not len(tables.control):
         return []
     ct = np.asarray(tables.control.floats("time"))
     reward = np.asarray(tables.control.floats("reward"))
+    usable = ~(np.asarray(tables.control.floats("hold")) > 0.5)
     out = []
     for ph in phases:
         if ph.kind not in ("training", "transfer"):
@@ -217,7 +183,7 @@ def reward_blocks(tables: SessionTables, phases: Sequence[PhaseStats],
         n = max(1, round((ph.end - ph.start) / block_s))
         edges = np.linspace(ph.start, ph.end, n + 1)
         for i in range(n):
-            sel = (ct >= edges[i]) & (ct < edges[i + 1])
+            sel = (ct >= edges[i]) & (ct < edges[i + 1]) & usable
             if sel.any():
                 label = ph.name if n == 1 else f"{ph.name} {i + 1}"
                 out.append((label, float(reward[sel].mean())))
@@ -695,5 +661,5 @@ def add_parser(sub) -> None:
 
 
 __all__ = ["Effect", "PhaseStats", "add_parser", "build_report", "effect_sizes", "find_sessions",
-           "hedges_g", "phase_stats", "phases_of", "summarise", "write_replay_report",
+           "hedges_g", "phase_stats", "summarise", "write_replay_report",
            "write_report", "write_subject_report"]

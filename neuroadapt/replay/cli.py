@@ -74,13 +74,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     print(f"{result.n_windows} windows in {result.processing_s:.2f} s ({speed:,.0f}x real "
           f"time; reading and set-up {read_s + setup_s:.2f} s); ended: {result.ended}")
-    from .summary import phase_rows
+    from ..record.phases import phase_rows
 
     for ph in phase_rows(result.tables):
         rate = "-" if ph["reward_rate"] is None else f"{ph['reward_rate']:.2f}"
         art = "-" if ph["artifact_fraction"] is None else f"{ph['artifact_fraction']:.2f}"
+        held = "-" if ph["held_fraction"] is None else f"{ph['held_fraction']:.2f}"
         print(f"  {ph['name']:<14} {ph['kind']:<9} {ph['n_windows']:>6} windows  "
-              f"reward rate {rate}  artifacts {art}")
+              f"reward rate {rate}  artifacts {art}  held {held}")
     _, note = write_report(out, inp)
     if note:
         print(f"note: {note}")

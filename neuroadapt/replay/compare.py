@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NeuroadaptError
+from ..record.phases import hop_of, pair_windows, phase_rows
 from ..record.tables import FILES, SessionTables
-from .summary import hop_of, pair_windows, phase_rows
 
 COMPARE_PNG = "compare.png"
 COMPARE_JSON = "compare.json"
@@ -88,7 +88,7 @@ def compare_tables(a: SessionTables, b: SessionTables) -> dict:
         rb = other.pop(0) if other else None
         entry: dict = {"name": r["name"], "kind": r["kind"],
                        "n_windows": [r["n_windows"], rb["n_windows"] if rb else None]}
-        for key in ("reward_rate", "artifact_fraction"):
+        for key in ("reward_rate", "artifact_fraction", "held_fraction"):
             va, vb = r[key], rb[key] if rb else None
             entry[key] = [va, vb, _diff(va, vb)]
         entry["feature_means"] = {}
@@ -139,7 +139,8 @@ def format_comparison(result: dict, label_a: str = "A", label_b: str = "B") -> s
                  _diff(ph["n_windows"][0], ph["n_windows"][1]))]
         rows += [(f"mean {n}", *v) for n, v in ph["feature_means"].items()]
         rows += [("reward rate", *ph["reward_rate"]),
-                 ("artifact fraction", *ph["artifact_fraction"])]
+                 ("artifact fraction", *ph["artifact_fraction"]),
+                 ("held fraction", *ph["held_fraction"])]
         for measure, va, vb, d in rows:
             lines.append(f"{name:<16} {measure:<28} {_fmt(va):>12} {_fmt(vb):>12} "
                          f"{_fmt(d):>12}")
@@ -164,7 +165,7 @@ def plot_comparison(a: SessionTables, b: SessionTables, path: Path,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .summary import phases
+    from ..record.phases import phases
 
     params = list(dict.fromkeys([*a.param_names, *b.param_names]))
     n = len(params) + 1

@@ -14,10 +14,10 @@ from pathlib import Path
 from .. import __version__
 from ..errors import ConfigError
 from ..protocol import LoadedProtocol
+from ..record.phases import phase_rows
 from ..record.tables import FILES
 from .inputs import ReplayInput
 from .run import ReplayResult
-from .summary import phase_rows
 
 SUMMARY = "summary.json"
 REPORT = "report.html"

@@ -78,7 +78,10 @@ def test_tables_of_a_recorded_session(recorded_session, tmp_path):
     assert all(artifacts[i] for i in np.flatnonzero(~valid))
     phases = phase_stats(back)
     assert [p.name for p in phases] == ["baseline", "training"]
-    assert phases[1].reward_rate == pytest.approx(reward[t >= phases[1].start].mean(), abs=0.05)
+    # The reward rate counts the windows that could be rewarded (not held), as the engine does.
+    training = (t >= phases[1].start) & (np.asarray(back.control.column("phase")) == "training")
+    assert phases[1].reward_rate == pytest.approx(reward[training & ~held].mean(), abs=1e-9)
+    assert phases[1].held_fraction == pytest.approx(held[training].mean(), abs=1e-9)
 
 
 def test_replay_report_from_tables(recorded_session, tmp_path):

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from neuroadapt.protocol import load_protocol
+from neuroadapt.record.phases import pair_windows
 from neuroadapt.replay import load_input
 from neuroadapt.replay.compare import read_run
 from neuroadapt.replay.run import Replay
-from neuroadapt.replay.summary import pair_windows
 from tests.conftest import DEMO_DURATION
 
 pytestmark = [pytest.mark.live, pytest.mark.render]

@@ -1,9 +1,10 @@
 """Per-phase numbers of a session's tables (replayed or recorded live).
 
-Pure: reads :class:`~neuroadapt.record.tables.SessionTables`, returns plain
-dicts ready for JSON. Phases come from the ``phase_start`` / ``phase_end``
-markers; a window belongs to the phase whose ``phase_index`` its control row
-carries.
+One definition for the replay's ``summary.json``, ``replay --compare`` and the
+reports. Pure: reads :class:`~neuroadapt.record.tables.SessionTables`, returns
+plain dicts ready for JSON. Phases come from the ``phase_start`` /
+``phase_end`` markers; a window belongs to the phase whose ``phase_index`` its
+control row carries.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..record.tables import SessionTables
+from .tables import NA, SessionTables
 
 
 def pair_windows(ta: np.ndarray, tb: np.ndarray, tolerance: float
@@ -65,19 +66,23 @@ def _mean(values: list[float]) -> float | None:
 
 
 def phase_rows(tables: SessionTables) -> list[dict]:
-    """Per phase: windows, feature means over usable windows, reward rate, artifact fraction.
+    """Per phase: windows, feature means over usable windows, reward rate, artifacts, holds.
 
     ``n_windows`` counts the control rows of the phase. A window is usable when
     the features table says ``valid`` (tables from a live recording, which do
     not know, fall back on the control's ``hold``). ``reward_rate`` is the
     fraction of usable windows with the reward rule on, for phases that reward
-    (null otherwise); ``artifact_fraction`` the fraction of windows not usable.
+    (null otherwise: the engine's ``status`` counts the same way);
+    ``artifact_fraction`` the fraction of windows an artifact detector flagged;
+    ``held_fraction`` the fraction not usable, whatever the reason (artifacts,
+    dropouts, a stalled stream, a pause).
     """
     ctl, feats = tables.control, tables.features
     c_time = ctl.floats("time")
     ic, jf = pair_windows(c_time, feats.floats("time"), hop_of(c_time) / 2)
     feature_row = dict(zip(ic.tolist(), jf.tolist(), strict=True))
     f_valid = feats.column("valid")
+    f_artifacts = feats.column("artifacts")
     names = tables.feature_names
     f_index = [feats.columns.index(n) for n in names]
     c_index = ctl.column("phase_index")
@@ -87,9 +92,12 @@ def phase_rows(tables: SessionTables) -> list[dict]:
         rows = [k for k in range(len(ctl)) if c_index[k] is not None
                 and int(c_index[k]) == p["index"] and c_phase[k] != "end"]
         usable = []
+        flagged = 0
         for k in rows:
             valid = f_valid[feature_row[k]] if k in feature_row else None
             usable.append(bool(valid) if valid is not None else not bool(c_hold[k]))
+            art = f_artifacts[feature_row[k]] if k in feature_row else None
+            flagged += bool(art) and art != NA
         good = [k for k, u in zip(rows, usable, strict=True) if u]
         means = {}
         for name, j in zip(names, f_index, strict=True):
@@ -102,7 +110,8 @@ def phase_rows(tables: SessionTables) -> list[dict]:
             "name": p["name"], "kind": p["kind"], "index": p["index"],
             "start": p["start"], "end": p["end"], "n_windows": len(rows),
             "feature_means": means, "reward_rate": rate,
-            "artifact_fraction": (1 - len(good) / len(rows)) if rows else None,
+            "artifact_fraction": flagged / len(rows) if rows else None,
+            "held_fraction": (1 - len(good) / len(rows)) if rows else None,
         })
     return out
 
