@@ -326,6 +326,7 @@ class RecordingPlayer(StreamingThread):
         finally:
             self.close()
 
+
 # --------------------------------------------------------------------------- command
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``play`` subcommand on a ``neuroadapt`` argument parser.

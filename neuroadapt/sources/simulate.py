@@ -180,6 +180,7 @@ class HeadsetSimulator(StreamingThread):
             linger=self.linger,
         )
 
+
 # --------------------------------------------------------------------------- command
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``simulate`` subcommand on a ``neuroadapt`` argument parser.
