@@ -240,13 +240,22 @@ class Pipeline:
     def push(self, data: np.ndarray, timestamps: np.ndarray) -> list[Step]:
         """Feed samples (n_samples, n_channels); returns the windows they complete.
 
-        Nothing more is produced once the protocol has finished.
+        Nothing more is produced once the protocol has finished. While the
+        protocol may still set the individual alpha frequency (a baseline that
+        measures it), samples go to the extractor one hop at a time, so every
+        window after the measurement is computed in the new band, as in the live
+        engine, however large the chunk (offline replay pushes many seconds).
         """
         steps: list[Step] = []
-        for frame in self.extractor.push(data, timestamps):
-            if self.finished:
-                break
-            steps.append(self._step(frame))
+        start, n = 0, len(data)
+        while start < n and not self.finished:
+            size = self.extractor.n_hop if self.protocol.iaf_pending else n - start
+            for frame in self.extractor.push(data[start:start + size],
+                                             timestamps[start:start + size]):
+                if self.finished:
+                    break
+                steps.append(self._step(frame))
+            start += size
         return steps
 
     def _step(self, frame: FeatureFrame) -> Step:

@@ -208,6 +208,15 @@ class ProtocolEngine:
         return [m.parameter for m in self.protocol.mappings]
 
     @property
+    def iaf_pending(self) -> bool:
+        """True while the individual alpha frequency the features depend on is unmeasured.
+
+        Until then the IAF may change at any window, and every later window's
+        features must be computed after it (see :meth:`Pipeline.push`).
+        """
+        return bool(self.protocol.uses_iaf) and not self._iaf_done
+
+    @property
     def feature_names(self) -> list[str]:
         return list(self._feature_names)
 
