@@ -82,11 +82,12 @@ class Child:
         return self.proc.poll() is None
 
     def tail(self, n: int = 3) -> str:
+        """The last ``n`` lines of its log on one line (a child's own error prefix dropped)."""
         try:
             lines = self.log.read_text(errors="replace").strip().splitlines()
         except OSError:
             return ""
-        return " | ".join(lines[-n:])
+        return " | ".join(line.removeprefix("neuroadapt: error: ") for line in lines[-n:])
 
 
 @dataclass
@@ -167,6 +168,7 @@ class SessionSupervisor:
         self.plan = plan
         self.echo = echo
         self.children: dict[str, Child] = {}
+        self._reported: set[str] = set()  # children whose exit an error already told
         self.session_id = sess.new_session_id()
         self.dir = sess.create_session_dir(plan.out, plan.subject,
                                            plan.loaded.protocol.protocol.name).resolve()
@@ -223,6 +225,7 @@ class SessionSupervisor:
             if result:
                 return result
             if not child.alive():
+                self._reported.add(child.name)  # said once, in this error
                 raise NeuroadaptError(f"{child.name} exited before {what}: {child.tail()}")
             time.sleep(0.1)
         raise NeuroadaptError(f"{child.name}: waited {timeout:g} s in vain for {what} "
@@ -559,7 +562,7 @@ class SessionSupervisor:
             self.stop_child("recorder", timeout=30.0)
         self.stop_child("simulate")
         for child in self.children.values():
-            if child.name == "console":
+            if child.name == "console" or child.name in self._reported:
                 continue
             if child.proc.returncode not in (0, None, -signal.SIGINT, -signal.SIGTERM):
                 self.echo(f"{child.name} exited with code {child.proc.returncode}: "
