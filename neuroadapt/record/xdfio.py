@@ -231,6 +231,16 @@ def _all_equal(buf: Buffer, pos: int, n: int, stride: int, value: int) -> bool:
     )
 
 
+def _after_stamp(buf: Buffer, pos: int, size: int) -> int:
+    """Byte after a sample's timestamp field (its size byte, then 0 or 8 bytes)."""
+    if pos >= size:
+        raise _Cut("inside a sample")
+    flag = buf[pos]  # type: ignore[index]
+    if flag not in (0, 8):
+        raise _Damaged(f"invalid timestamp size {flag} (must be 0 or 8)")
+    return pos + 1 + flag
+
+
 def _walk_numeric(buf: Buffer, pos: int, n: int, item: int, size: int) -> int:
     """Byte after ``n`` numeric samples starting at ``pos`` (raises _Cut past ``size``)."""
     values = item
@@ -242,12 +252,7 @@ def _walk_numeric(buf: Buffer, pos: int, n: int, item: int, size: int) -> int:
         if stop <= size and n > 0 and _all_equal(buf, pos, n, stride, flag):
             return stop
     for _ in range(n):
-        if pos >= size:
-            raise _Cut("inside a sample")
-        flag = buf[pos]  # type: ignore[index]
-        if flag not in (0, 8):
-            raise _Damaged(f"invalid timestamp size {flag} (must be 0 or 8)")
-        pos += 1 + flag + values
+        pos = _after_stamp(buf, pos, size) + values
         if pos > size:
             raise _Cut("inside a sample")
     return pos
@@ -256,12 +261,7 @@ def _walk_numeric(buf: Buffer, pos: int, n: int, item: int, size: int) -> int:
 def _walk_strings(buf: Buffer, pos: int, n: int, n_channels: int, size: int) -> int:
     """Byte after ``n`` string samples starting at ``pos`` (raises _Cut past ``size``)."""
     for _ in range(n):
-        if pos >= size:
-            raise _Cut("inside a sample")
-        flag = buf[pos]  # type: ignore[index]
-        if flag not in (0, 8):
-            raise _Damaged(f"invalid timestamp size {flag} (must be 0 or 8)")
-        pos += 1 + flag
+        pos = _after_stamp(buf, pos, size)
         for _ in range(n_channels):
             length, pos = _varlen(buf, pos, size)
             pos += length

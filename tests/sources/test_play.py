@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import select
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,31 +13,17 @@ from neuroadapt.errors import ConfigError
 from neuroadapt.sources.files import read_recording
 from neuroadapt.sources.play import RecordingPlayer
 
+from .helpers import read_line, start
+
 pytestmark = pytest.mark.live
 
-REPO = Path(__file__).resolve().parents[2]
 PHYSIONET = "physionet_eegmmidb/S001R01.edf"
 COUNTER_SECONDS = 10
 MARKERS = {1.0: "cue", 2.5: "T1", 7.25: "T2"}
 
 
 def run_cli(*args: str) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.Popen(
-        [sys.executable, "-m", "neuroadapt", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def read_line(proc: subprocess.Popen[str], timeout: float) -> str:
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    assert ready, f"no output within {timeout} s"
-    return proc.stdout.readline()
+    return start("neuroadapt", *args)
 
 
 def pull_all(inlet, n_channels: int, until: float, want: int) -> tuple[np.ndarray, np.ndarray]:

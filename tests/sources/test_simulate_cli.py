@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import select
 import signal
 import subprocess
 import sys
@@ -17,29 +15,14 @@ import pytest
 from neuroadapt.errors import ConfigError
 from neuroadapt.sources import LSLSource, SyntheticHeadset, pull_wait, resolve_stream, simulate
 
+from .helpers import read_line, start
+
 pytestmark = pytest.mark.live
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def run_simulate(*args: str) -> subprocess.Popen[str]:
-    """Start ``python -m neuroadapt.sources.simulate ARGS`` (inherits the machine LSL scope)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.Popen(
-        [sys.executable, "-m", "neuroadapt.sources.simulate", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def read_line(proc: subprocess.Popen[str], timeout: float) -> str:
-    """The next stdout line of ``proc``, waiting at most ``timeout`` seconds."""
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    return proc.stdout.readline() if ready else ""
+    return start("neuroadapt.sources.simulate", *args)
 
 
 def test_simulate_streams_and_exits_by_itself(uid: str) -> None:
