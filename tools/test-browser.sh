@@ -1,12 +1,12 @@
 #!/bin/sh
 # Make sure the system programs some tests drive are present: Debian's chromium
-# and chromedriver (the console's browser tests) and xvfb-run (the VR output's
+# and chromedriver (the console's browser tests) and Xvfb (the VR output's
 # error test). Installed with apt-get when run as root on Debian/Ubuntu;
 # otherwise the tests that need them are skipped, each saying why.
 missing=""
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
-command -v xvfb-run >/dev/null 2>&1 || missing="$missing xvfb xauth"
+command -v Xvfb >/dev/null 2>&1 || missing="$missing xvfb"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing Debian packages for the browser and VR tests:$missing"

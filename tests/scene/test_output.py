@@ -6,6 +6,8 @@ the captured frames as ``.npy`` files.
 
 from __future__ import annotations
 
+import os
+import select
 import shutil
 import subprocess
 import sys
@@ -130,22 +132,53 @@ FAKE_OPENXR = {
 }
 
 
+@pytest.fixture
+def x_display():
+    """A virtual X display of this test's own, as ``:N``; stopped at the end.
+
+    Xvfb is started directly (``-displayfd`` tells which display it took)
+    rather than through ``xvfb-run``, whose own clean-up can fail and replace
+    the exit status of the program it ran.
+    """
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (Debian package xvfb)")
+    read_fd, write_fd = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp",
+                               "-screen", "0", "640x480x24"],
+                              pass_fds=(write_fd,), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    os.close(write_fd)
+    try:
+        ready, _, _ = select.select([read_fd], [], [], 30)
+        number = os.read(read_fd, 32).decode().strip() if ready else ""
+        if not number:
+            server.kill()
+            pytest.fail("Xvfb did not report a display within 30 s: "
+                        + server.communicate(timeout=10)[1].decode()[-500:])
+        yield f":{number}"
+    finally:
+        os.close(read_fd)
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
+
+
 @pytest.mark.render
 @pytest.mark.timeout(120)
-def test_vr_without_an_openxr_runtime_is_one_clear_line(tmp_path):
+def test_vr_without_an_openxr_runtime_is_one_clear_line(tmp_path, x_display):
     for rel, text in FAKE_OPENXR.items():
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    import os
-
-    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
-           "NEUROADAPT_HEADLESS": "0"}
     # A headset needs a desktop window for its GL context: a virtual X display here.
-    if shutil.which("xvfb-run") is None:
-        pytest.skip("xvfb-run is not installed")
-    proc = subprocess.run(["xvfb-run", "-a", *SCENE_CMD, "lagoon", "--output", "vr",
-                           "--control", "none"], capture_output=True, text=True, timeout=100,
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+           "NEUROADAPT_HEADLESS": "0", "DISPLAY": x_display}
+    proc = subprocess.run([*SCENE_CMD, "lagoon", "--output", "vr", "--control", "none"],
+                          capture_output=True, text=True, timeout=100,
                           env={**os.environ, **env})
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
