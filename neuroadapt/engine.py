@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from . import bus
 from .dsp.features import FeatureFrame
 from .errors import NeuroadaptError
-from .lsl import STREAM_CONTROL, STREAM_FEATURES, STREAM_MARKERS, make_stream_info
+from .lsl import (
+    STREAM_CONTROL,
+    STREAM_FEATURES,
+    STREAM_MARKERS,
+    linger_for_consumers,
+    make_stream_info,
+)
 from .pipeline import COMMANDS as PIPELINE_COMMANDS
 from .pipeline import STALL_REASON, Pipeline
 from .protocol import Control, LoadedProtocol, Marker
@@ -394,6 +400,9 @@ class LiveEngine:
         self.pub.close()
         self.commands.close()
         self.source.close()
+        if self.outlets is not None:  # the last markers (session_end) must reach the recorder
+            linger_for_consumers(self.outlets.features, self.outlets.control,
+                                 self.outlets.markers)
         self.outlets = None  # type: ignore[assignment]
 
 

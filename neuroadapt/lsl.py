@@ -8,6 +8,7 @@ LabRecorder understand).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
@@ -22,6 +23,23 @@ STREAM_FEATURES = "neuroadapt-features"
 STREAM_CONTROL = "neuroadapt-control"
 STREAM_MARKERS = "neuroadapt-markers"
 STREAM_SCENE = "neuroadapt-scene"
+
+#: How long a closing producer keeps its outlets while someone listens (s).
+OUTLET_LINGER = 0.5
+
+
+def linger_for_consumers(*outlets: object, seconds: float = OUTLET_LINGER) -> bool:
+    """Wait ``seconds`` before outlets are released, if any of them has a consumer.
+
+    pylsl destroys a liblsl outlet with its last reference, and liblsl then
+    drops what it has not sent yet: a producer that ends (the engine's
+    ``session_end`` marker, a played file's last samples) keeps its outlets
+    this long so a listening recorder receives them. Returns whether it waited.
+    """
+    if any(o is not None and o.have_consumers() for o in outlets):
+        time.sleep(seconds)
+        return True
+    return False
 
 
 def use_machine_scope() -> None:

@@ -558,7 +558,7 @@ class SessionSupervisor:
         self.stop_child("engine")
         self.stop_child("scene")
         if "recorder" in self.children:
-            time.sleep(1.0)  # LabRecorder pulls the last chunks before it stops
+            # It waits for LabRecorder's last pull, then finishes the file.
             self.stop_child("recorder", timeout=30.0)
         self.stop_child("simulate")
         for child in self.children.values():

@@ -43,6 +43,10 @@ def parse_stream_spec(spec: str) -> dict[str, str]:
     return out
 
 
+#: Seconds a stop waits so LabRecorderCLI (pulling every 0.5 s) takes the last samples.
+DRAIN_SECONDS = 1.0
+
+
 class SessionRecorder:
     """Start and stop one LabRecorder recording.
 
@@ -101,9 +105,18 @@ class SessionRecorder:
         finally:
             signal.signal(signal.SIGINT, previous)
 
-    def stop(self) -> None:
+    def stop(self, drain: float = DRAIN_SECONDS) -> None:
+        """Finish the file, after ``drain`` seconds for the samples still in flight.
+
+        LabRecorderCLI pulls each stream every half second and, once told to
+        stop, ends without a last pull: whatever reached it since the previous
+        pull would be missing from the file (a session's last markers, its
+        last second of EEG). Waiting a whole second first lets at least one
+        more pull happen.
+        """
         if self._rec is None:
             return
+        time.sleep(max(0.0, drain))
         try:
             self._rec.stop()
         except RuntimeError as exc:

@@ -36,7 +36,7 @@ import zmq
 
 from ..bus import DEFAULT_PUB, Subscriber
 from ..errors import ConfigError, NeuroadaptError
-from ..lsl import STREAM_SCENE, make_stream_info
+from ..lsl import STREAM_SCENE, linger_for_consumers, make_stream_info
 from .base import Scene, load_scene_class
 from .controller import GENTLE_EXIT, SceneController
 from .manifest import SceneManifest, find_scene, load_manifest
@@ -345,11 +345,9 @@ class SceneApp:
         if self._subscriber is not None:
             self._subscriber.close()
             self._subscriber = None
-        # pylsl closes an outlet when its last reference goes, dropping what
-        # liblsl has not sent yet: give a listening recorder the last frames
-        # (those that prove where the scene ended) before letting go.
-        if self._outlet is not None and self._outlet.have_consumers():
-            time.sleep(0.2)
+        # A listening recorder gets the last frames (those that prove where the
+        # scene ended) before the outlet goes.
+        linger_for_consumers(self._outlet)
         self._outlet = None
         if self._base is not None:
             self._base.taskMgr.remove("neuroadapt-scene-frame")

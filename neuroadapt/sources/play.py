@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, TextIO
 import numpy as np
 
 from neuroadapt.errors import ConfigError
-from neuroadapt.lsl import make_stream_info
+from neuroadapt.lsl import linger_for_consumers, make_stream_info
 from neuroadapt.sources.pacing import StreamingThread, run_paced, stop_on_signals
 
 if TYPE_CHECKING:
@@ -223,7 +223,11 @@ class RecordingPlayer(StreamingThread):
             self._marker_outlet = pylsl.StreamOutlet(self.marker_info)
 
     def close(self) -> None:
-        """Destroy both outlets. Safe to call twice."""
+        """Destroy both outlets, once a listening recorder has the last samples.
+
+        Safe to call twice.
+        """
+        linger_for_consumers(self._outlet, self._marker_outlet)
         self._outlet = None
         self._marker_outlet = None
 
