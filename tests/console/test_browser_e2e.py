@@ -69,11 +69,17 @@ def test_console_drives_a_recorded_session(browser, tmp_path):
                            "--session", str(folder))
         d = browser
         wait = WebDriverWait(d, 30, poll_frequency=0.1)
-        text = lambda css: d.find_element(By.CSS_SELECTOR, css).text  # noqa: E731
+        # Read in the page, in one call: the status updates redraw the channels, so a
+        # found element may be replaced before it is read.
+        def text(css: str) -> str:
+            return d.execute_script(
+                "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
+                css)
+
         d.get(url)
         wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, "#channels .channel")) == 8)
-        names = [e.get_attribute("data-name")
-                 for e in d.find_elements(By.CSS_SELECTOR, "#channels .channel")]
+        names = d.execute_script("return Array.from(document.querySelectorAll("
+                                 "'#channels .channel'), e => e.dataset.name);")
         assert names == CHANNELS
         assert "good" in text("#channels") and text("#phase-name") == "waiting"
         assert not d.find_element(By.ID, "waiting").is_displayed()
