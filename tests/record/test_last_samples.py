@@ -51,26 +51,32 @@ def test_a_marker_pushed_just_before_stop_is_in_the_file(tmp_path):
 
 
 @pytest.mark.timeout(60)
-def test_a_closing_producer_waits_for_its_listener(tmp_path):
+def test_a_closing_producer_waits_for_its_listener(monkeypatch):
     import pylsl
 
-    from neuroadapt.lsl import OUTLET_LINGER, linger_for_consumers
+    import neuroadapt.lsl as lsl
 
+    slept: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(lsl.time, "sleep", sleep)
     source_id = f"linger-{uuid.uuid4().hex[:10]}"
     outlet = _marker_outlet(source_id)
     # No consumer: no wait.
-    begin = time.monotonic()
-    assert linger_for_consumers(outlet, None) is False
-    assert time.monotonic() - begin < 0.1
+    assert lsl.linger_for_consumers(outlet, None) is False
+    assert slept == []
 
     (info,) = pylsl.resolve_byprop("source_id", source_id, timeout=10)
     inlet = pylsl.StreamInlet(info)
     inlet.open_stream(timeout=10)
     _wait_for_consumer(outlet)
     outlet.push_sample(["last words"])
-    begin = time.monotonic()
-    assert linger_for_consumers(None, outlet) is True
-    assert time.monotonic() - begin >= OUTLET_LINGER
+    assert lsl.linger_for_consumers(None, outlet) is True
+    assert slept == [lsl.OUTLET_LINGER]
     del outlet
     sample, _ = inlet.pull_sample(timeout=5)
     assert sample == ["last words"]
