@@ -129,9 +129,9 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "record", help="record LSL streams into an XDF file with LabRecorder",
         description="Record LSL streams into an XDF file with LabRecorder until "
-                    "interrupted (SIGINT/SIGTERM), then finish the file and take the "
-                    "recording machine's host name and addresses out of its stream "
-                    "headers.")
+                    "interrupted (SIGINT/SIGTERM), then, after one more second for the "
+                    "samples still in flight, finish the file and take the recording "
+                    "machine's host name and addresses out of its stream headers.")
     p.add_argument("path", type=Path, help="the .xdf file to write (must not exist)")
     p.add_argument("--stream", action="append", metavar="KEY=VALUE[,KEY=VALUE]",
                    help="stream to record, matched on name, type, source_id or hostname; "
