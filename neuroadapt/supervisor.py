@@ -52,6 +52,8 @@ MAX_SCENE_RESTARTS = 5
 SIGNAL_CHECK_SECONDS = 5.0
 CONSOLE_TOKEN_ENV = "NEUROADAPT_CONSOLE_TOKEN"
 _PR_SET_PDEATHSIG = 1
+#: Seconds LabRecorderCLI may take to start recording the session's streams.
+RECORDER_START_TIMEOUT = 45.0
 _CONSOLE_LINE = re.compile(r"^console: (\S+)", re.MULTILINE)
 
 
@@ -354,14 +356,17 @@ class SessionSupervisor:
         output = "VR headset" if plan.vr else "offscreen" if plan.headless else "window"
         self.echo(f"scene: {plan.scene} ({output})")
         eeg_query = ",".join(f"{k}={v}" for k, v in stream.items())
-        rec_args = ["record", str(self.dir / "session.xdf"), "--stream", eeg_query]
+        # Every stream is up already; the time is LabRecorderCLI's own start-up,
+        # which a loaded machine can stretch well past its usual second.
+        rec_args = ["record", str(self.dir / "session.xdf"),
+                    "--timeout", f"{RECORDER_START_TIMEOUT:g}", "--stream", eeg_query]
         for name in (STREAM_FEATURES, STREAM_CONTROL, STREAM_MARKERS):
             rec_args += ["--stream", f"name={name},source_id={sid}/{name.split('-')[1]}"]
         rec_args += ["--stream", f"name={STREAM_SCENE},source_id={sid}/scene"]
         recorder = self.spawn("recorder", rec_args)
-        self._log_has(recorder, "recording started: ", 30.0)
+        self._log_has(recorder, "recording started: ", RECORDER_START_TIMEOUT + 15.0)
         self._t_recording = time.monotonic()
-        self.record["streams"] = rec_args[3::2]
+        self.record["streams"] = rec_args[5::2]
         self._save()
         self.echo(f"recording: {self.dir / 'session.xdf'}")
         return self._drive(endpoints)

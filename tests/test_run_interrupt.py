@@ -49,6 +49,11 @@ def test_ctrl_c_stops_the_session_cleanly_and_keeps_the_recording(tmp_path, uid)
     assert f"session (stopped): {folder}" in text
     meta = json.loads((folder / "session.json").read_text())
     assert meta["ended"] == "stopped" and meta["end"]
+    # What was recorded: the headset and the session's four streams, as queries.
+    sid = meta["session_id"]
+    assert meta["streams"] == [f"name=cap-{uid}"] + [
+        f"name=neuroadapt-{kind},source_id={sid}/{kind}"
+        for kind in ("features", "control", "markers", "scene")]
     shipped = PROJECT_ROOT / "protocols" / "alpha_relax.toml"
     assert (folder / "protocol.toml").read_text() == shipped.read_text()
     streams, _ = pyxdf.load_xdf(str(folder / "session.xdf"))
