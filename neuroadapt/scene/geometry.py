@@ -29,10 +29,32 @@ from panda3d.core import (
 
 
 def mesh(name: str, pos: np.ndarray, tris: np.ndarray, *, uv: np.ndarray | None = None,
-          dynamic: bool = False) -> NodePath:
-    """A GeomNode with positions (+uv) in array 0 and RGBA8 colours in array 1."""
+         normals: np.ndarray | None = None, colors: np.ndarray | None = None,
+         dynamic: bool = False) -> NodePath:
+    """A GeomNode from NumPy arrays (one copy into Panda3D, no per-vertex Python).
+
+    Parameters
+    ----------
+    name : str
+        Name of the node.
+    pos : array of shape (n_vertices, 3)
+        Vertex positions; array 0 with ``normals`` and ``uv`` when given.
+    tris : array of shape (n_triangles, 3)
+        Counter-clockwise vertex indices seen from the front.
+    uv : array of shape (n_vertices, 2), optional
+        Texture coordinates.
+    normals : array of shape (n_vertices, 3), optional
+        Vertex normals (for lighting).
+    colors : array of shape (n_vertices, 4), optional
+        RGBA in 0..1 (white when not given), in array 1 as RGBA8 so they can be
+        rewritten every frame (:func:`write_colors`).
+    dynamic : bool
+        The vertex data will be rewritten often (positions or colours).
+    """
     main = GeomVertexArrayFormat()
     main.addColumn(InternalName.getVertex(), 3, Geom.NT_float32, Geom.C_point)
+    if normals is not None:
+        main.addColumn(InternalName.getNormal(), 3, Geom.NT_float32, Geom.C_normal)
     if uv is not None:
         main.addColumn(InternalName.getTexcoord(), 2, Geom.NT_float32, Geom.C_texcoord)
     col = GeomVertexArrayFormat()
@@ -43,8 +65,10 @@ def mesh(name: str, pos: np.ndarray, tris: np.ndarray, *, uv: np.ndarray | None 
     fmt = GeomVertexFormat.registerFormat(fmt)
     vdata = GeomVertexData(name, fmt, Geom.UH_dynamic if dynamic else Geom.UH_static)
     vdata.uncleanSetNumRows(len(pos))
-    write_positions(vdata, pos, uv)
-    write_colors(vdata, np.ones((len(pos), 4)))
+    columns = [c for c in (pos, normals, uv) if c is not None]
+    vdata.modifyArrayHandle(0).copyDataFrom(
+        np.ascontiguousarray(np.hstack(columns), dtype=np.float32))
+    write_colors(vdata, np.ones((len(pos), 4)) if colors is None else colors)
     prim = GeomTriangles(Geom.UH_static)
     prim.setIndexType(GeomEnums.NT_uint32)
     index = prim.modifyVertices()
@@ -54,7 +78,8 @@ def mesh(name: str, pos: np.ndarray, tris: np.ndarray, *, uv: np.ndarray | None 
     geom.addPrimitive(prim)
     node = GeomNode(name)
     node.addGeom(geom)
-    # Geometry moves a little (sway, drift); never let culling judge it by stale bounds.
+    # Geometry moves a little (sway, drift) or surrounds the viewer (sky, water):
+    # never let culling judge it by stale bounds.
     node.setBounds(OmniBoundingVolume())
     node.setFinal(True)
     return NodePath(node)
@@ -66,7 +91,10 @@ def vertex_data(np_node: NodePath) -> GeomVertexData:
 
 
 def write_positions(vdata: GeomVertexData, pos: np.ndarray, uv: np.ndarray | None = None):
-    """Overwrite positions (n, 3) and, when given, texture coordinates (n, 2)."""
+    """Overwrite positions (n, 3) and, when given, texture coordinates (n, 2).
+
+    For meshes made without normals (array 0 holds positions and uv only).
+    """
     cols = [pos] if uv is None else [pos, uv]
     vdata.modifyArrayHandle(0).copyDataFrom(
         np.ascontiguousarray(np.hstack(cols), dtype=np.float32))

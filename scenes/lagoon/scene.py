@@ -39,18 +39,9 @@ from panda3d.core import (
     ColorBlendAttrib,
     DirectionalLight,
     Fog,
-    Geom,
-    GeomEnums,
-    GeomNode,
-    GeomTriangles,
-    GeomVertexArrayFormat,
-    GeomVertexData,
-    GeomVertexFormat,
-    InternalName,
     LColor,
     LVector3,
     NodePath,
-    OmniBoundingVolume,
     Point3,
     SamplerState,
     Shader,
@@ -58,6 +49,7 @@ from panda3d.core import (
 )
 
 from neuroadapt.scene import Scene
+from neuroadapt.scene.geometry import grid_triangles, mesh, rgba, write_colors
 
 CAMERA_HEIGHT = 2.5          # m above the water: seated eye height on a jetty
 CAMERA_PITCH = 2.0           # degrees up: horizon a little below the middle
@@ -369,67 +361,6 @@ void main() {
 # Geometry and textures
 
 
-def _mesh(name: str, positions: np.ndarray, triangles: np.ndarray, *,
-          normals: np.ndarray | None = None, colors: np.ndarray | None = None,
-          dynamic_colors: bool = False) -> NodePath:
-    """A GeomNode from NumPy arrays (one copy into Panda3D, no per-vertex Python).
-
-    Parameters
-    ----------
-    positions : array of shape (n_vertices, 3)
-    triangles : array of shape (n_triangles, 3)
-        Counter-clockwise vertex indices seen from the front.
-    normals : array of shape (n_vertices, 3), optional
-    colors : array of shape (n_vertices, 4), optional
-        Display colours in [0, 1]; kept in their own vertex array so they can be
-        rewritten every frame (see :func:`_write_colors`).
-    """
-    main = GeomVertexArrayFormat()
-    main.addColumn(InternalName.getVertex(), 3, Geom.NT_float32, Geom.C_point)
-    if normals is not None:
-        main.addColumn(InternalName.getNormal(), 3, Geom.NT_float32, Geom.C_normal)
-    fmt = GeomVertexFormat()
-    fmt.addArray(main)
-    if colors is not None:
-        col = GeomVertexArrayFormat()
-        col.addColumn(InternalName.getColor(), 4, Geom.NT_uint8, Geom.C_color)
-        fmt.addArray(col)
-    fmt = GeomVertexFormat.registerFormat(fmt)
-    usage = Geom.UH_dynamic if dynamic_colors else Geom.UH_static
-    vdata = GeomVertexData(name, fmt, usage)
-    vdata.uncleanSetNumRows(len(positions))
-    columns = [positions] if normals is None else [positions, normals]
-    vdata.modifyArrayHandle(0).copyDataFrom(
-        np.ascontiguousarray(np.hstack(columns), dtype=np.float32))
-    if colors is not None:
-        _write_colors(vdata, colors)
-    prim = GeomTriangles(Geom.UH_static)
-    prim.setIndexType(GeomEnums.NT_uint32)
-    index = prim.modifyVertices()
-    index.uncleanSetNumRows(triangles.size)
-    index.modifyHandle().copyDataFrom(np.ascontiguousarray(triangles, dtype=np.uint32))
-    geom = Geom(vdata)
-    geom.addPrimitive(prim)
-    node = GeomNode(name)
-    node.addGeom(geom)
-    return NodePath(node)
-
-
-def _write_colors(vdata: GeomVertexData, colors: np.ndarray) -> None:
-    rgba = np.clip(np.rint(np.asarray(colors) * 255.0), 0, 255).astype(np.uint8)
-    vdata.modifyArrayHandle(1).copyDataFrom(np.ascontiguousarray(rgba))
-
-
-def _grid_triangles(rows: int, cols: int, *, wrap: bool = False) -> np.ndarray:
-    """Triangles of a ``rows`` x ``cols`` vertex grid (row-major), optionally wrapped in columns."""
-    r, c = np.meshgrid(np.arange(rows - 1), np.arange(cols if wrap else cols - 1), indexing="ij")
-    a = r * cols + c
-    b = r * cols + (c + 1) % cols
-    d = a + cols
-    e = b + cols
-    return np.stack([np.stack([a, b, e], -1), np.stack([a, e, d], -1)], -2).reshape(-1, 3)
-
-
 def _vertex_normals(positions: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     p = positions[triangles]
     face = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
@@ -560,9 +491,9 @@ class LagoonScene(Scene):
         dirs = np.stack([np.cos(e) * np.sin(a), np.cos(e) * np.cos(a), np.sin(e)], -1)
         self._sky_dirs = dirs.reshape(-1, 3)
         # Azimuth runs clockwise seen from above, so the grid's triangles face inward.
-        tris = _grid_triangles(len(elev), len(az), wrap=True)
-        sky = _mesh("sky", self._sky_dirs * SKY_RADIUS, tris,
-                    colors=np.ones((len(self._sky_dirs), 4)), dynamic_colors=True)
+        tris = grid_triangles(len(elev), len(az), wrap=True)
+        sky = mesh("sky", self._sky_dirs * SKY_RADIUS, tris,
+                    colors=np.ones((len(self._sky_dirs), 4)), dynamic=True)
         sky.reparentTo(self.root)
         sky.setPos(0, 0, CAMERA_HEIGHT)
         # Drawn first and behind everything; fog and lights do not apply to sky.
@@ -570,8 +501,6 @@ class LagoonScene(Scene):
         sky.setDepthWrite(False)
         sky.setLightOff(1)
         sky.setFogOff(1)
-        sky.node().setBounds(_infinite_bounds())
-        sky.node().setFinal(True)
         return sky
 
     def _make_water(self) -> NodePath:
@@ -582,14 +511,12 @@ class LagoonScene(Scene):
         r, a = np.meshgrid(radius, az, indexing="ij")
         pos = np.stack([r * np.sin(a), r * np.cos(a), np.zeros_like(r)], -1).reshape(-1, 3)
         self._water_pos = pos
-        tris = _grid_triangles(len(radius), len(az), wrap=True)
-        water = _mesh("water", pos, tris, normals=np.tile([0.0, 0.0, 1.0], (len(pos), 1)),
-                      colors=np.ones((len(pos), 4)), dynamic_colors=True)
+        tris = grid_triangles(len(radius), len(az), wrap=True)
+        water = mesh("water", pos, tris, normals=np.tile([0.0, 0.0, 1.0], (len(pos), 1)),
+                      colors=np.ones((len(pos), 4)), dynamic=True)
         water.reparentTo(self.root)
         water.setLightOff(1)
         water.hide(REFLECTION_MASK)
-        water.node().setBounds(_infinite_bounds())
-        water.node().setFinal(True)
         # Fixed pseudo-random phases for the fallback's slow shimmer.
         self._water_seed = np.random.default_rng(3).uniform(0, 2 * math.pi, len(pos))
         return water
@@ -617,14 +544,14 @@ class LagoonScene(Scene):
             pz = height * (np.clip(1.0 - r**2, 0.0, None) ** 0.9 * hills + canopy * (r < 0.95))
             pz = np.where(r >= 0.999, -1.5, pz)  # the shore dips under the water line
             pos = np.stack([px, py, pz], -1).reshape(-1, 3)
-            tris = _grid_triangles(rings, segs, wrap=True)[:, ::-1]
+            tris = grid_triangles(rings, segs, wrap=True)[:, ::-1]
             tris = tris[_non_degenerate(pos, tris)]
             shade = (0.55 + 0.45 * np.clip(pz / height, 0, 1)).reshape(-1, 1)
             colors = np.hstack([np.array([0.10, 0.12, 0.08]) * (0.7 + 0.3 * shade),
                                 np.ones((len(pos), 1))])
             normals = _vertex_normals(pos, tris)
-            island = _mesh(f"island-{i}", pos, tris, normals=normals, colors=colors,
-                           dynamic_colors=not self._shaders)
+            island = mesh(f"island-{i}", pos, tris, normals=normals, colors=colors,
+                           dynamic=not self._shaders)
             island.reparentTo(parent)
             self._land_parts.append((island, pos, normals, colors))
 
@@ -642,8 +569,8 @@ class LagoonScene(Scene):
                                np.stack([idx, idx + n + 1, idx + n], -1)])
         normals = np.tile([0.0, -0.8, 0.6], (2 * n, 1))
         colors = np.tile([0.30, 0.31, 0.36, 1.0], (2 * n, 1))
-        ridge = _mesh("mountains", pos, tris, normals=normals, colors=colors,
-                      dynamic_colors=not self._shaders)
+        ridge = mesh("mountains", pos, tris, normals=normals, colors=colors,
+                      dynamic=not self._shaders)
         ridge.reparentTo(parent)
         ridge.setTwoSided(True)
         self._land_parts.append((ridge, pos, normals, colors))
@@ -657,7 +584,7 @@ class LagoonScene(Scene):
             [rad * np.cos(ang), np.zeros(segs), rad * np.sin(ang)], -1)])
         tris = np.stack([np.zeros(segs, int), 1 + (np.arange(segs) + 1) % segs,
                          1 + np.arange(segs)], -1)
-        disc = _mesh("sun-disc", pos, tris, colors=np.ones((segs + 1, 4)))
+        disc = mesh("sun-disc", pos, tris, colors=np.ones((segs + 1, 4)))
         disc.reparentTo(self.root)
         disc.setBin("background", 1)
         disc.setDepthWrite(False)
@@ -783,11 +710,11 @@ class LagoonScene(Scene):
             root.setShaderInput("u_chop", look.chop)
         else:
             sky = _sky_numpy(self._sky_dirs, look)
-            _write_colors(self._sky.node().modifyGeom(0).modifyVertexData(),
-                          _rgba(_display(sky, exposure, look.saturation)))
+            write_colors(self._sky.node().modifyGeom(0).modifyVertexData(),
+                          rgba(_display(sky, exposure, look.saturation)))
             disc = _display(look.sun_color * 4.0, exposure, look.saturation)
-            _write_colors(self._sun_disc.node().modifyGeom(0).modifyVertexData(),
-                          _rgba(np.tile(disc, (self._sun_disc.node().getGeom(0)
+            write_colors(self._sun_disc.node().modifyGeom(0).modifyVertexData(),
+                          rgba(np.tile(disc, (self._sun_disc.node().getGeom(0)
                                                .getVertexData().getNumRows(), 1))))
             self._sun_disc.setPos(Point3(*(look.sun_dir * SKY_RADIUS * 0.9))
                                   + Point3(0, 0, CAMERA_HEIGHT))
@@ -841,8 +768,8 @@ class LagoonScene(Scene):
         c *= (1.0 + 0.6 * look.chop * shimmer)[:, None]
         fog = _fog_numpy(v, look)
         c = fog + (c - fog) * np.exp(-look.fog_density * dist)[:, None]
-        _write_colors(self._water.node().modifyGeom(0).modifyVertexData(),
-                      _rgba(_display(c, look.exposure, look.saturation)))
+        write_colors(self._water.node().modifyGeom(0).modifyVertexData(),
+                      rgba(_display(c, look.exposure, look.saturation)))
 
     def _shade_land_fallback(self, look: _Look) -> None:
         cam = self.camera.getPos(self.render)
@@ -857,8 +784,8 @@ class LagoonScene(Scene):
             dist = np.linalg.norm(to, axis=1)
             fog = _fog_numpy(to / dist[:, None], look)
             c = fog + (c - fog) * np.exp(-look.fog_density * dist)[:, None]
-            _write_colors(node.node().modifyGeom(0).modifyVertexData(),
-                          _rgba(_display(c, look.exposure, look.saturation)))
+            write_colors(node.node().modifyGeom(0).modifyVertexData(),
+                          rgba(_display(c, look.exposure, look.saturation)))
 
     def destroy(self) -> None:
         if self._reflection_buffer is not None:
@@ -903,18 +830,8 @@ def _fog_numpy(dirs: np.ndarray, look: _Look) -> np.ndarray:
     return look.fog_color + look.sun_color * (0.35 * m**8 + 0.25 * m**48)[:, None]
 
 
-def _rgba(rgb: np.ndarray) -> np.ndarray:
-    return np.hstack([rgb, np.ones((len(rgb), 1))])
-
-
 def _non_degenerate(pos: np.ndarray, tris: np.ndarray) -> np.ndarray:
     """Mask of triangles that are not degenerate (the island's centre is a fan)."""
     p = pos[tris]
     area = np.linalg.norm(np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), axis=1)
     return area > 1e-9
-
-
-def _infinite_bounds() -> OmniBoundingVolume:
-    # Sky and water surround the viewer; culling them by bounds could only
-    # ever remove them wrongly.
-    return OmniBoundingVolume()
