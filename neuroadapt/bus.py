@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import zmq
 
-from .errors import ConfigError, NeuroadaptError
+from neuroadapt.errors import ConfigError, NeuroadaptError
 
 SCHEMA_VERSION = 1
 TOPICS = ("control", "status")
@@ -154,8 +154,13 @@ class Publisher:
         Required to bind beyond loopback.
     """
 
-    def __init__(self, address: str = DEFAULT_PUB, *, curve: CurveKeys | None = None,
-                 context: zmq.Context | None = None) -> None:
+    def __init__(
+        self,
+        address: str = DEFAULT_PUB,
+        *,
+        curve: CurveKeys | None = None,
+        context: zmq.Context | None = None,
+    ) -> None:
         ctx = context or zmq.Context.instance()
         self._sock = ctx.socket(zmq.PUB)
         self._sock.linger = 0
@@ -187,8 +192,14 @@ class Subscriber:
         The publisher's CURVE public key when it binds beyond loopback.
     """
 
-    def __init__(self, address: str = DEFAULT_PUB, topics: Iterable[str] = TOPICS, *,
-                 server_key: bytes | None = None, context: zmq.Context | None = None) -> None:
+    def __init__(
+        self,
+        address: str = DEFAULT_PUB,
+        topics: Iterable[str] = TOPICS,
+        *,
+        server_key: bytes | None = None,
+        context: zmq.Context | None = None,
+    ) -> None:
         ctx = context or zmq.Context.instance()
         self._sock = ctx.socket(zmq.SUB)
         self._sock.linger = 0
@@ -239,8 +250,13 @@ class CommandServer:
         Where to bind (loopback unless ``curve`` is given).
     """
 
-    def __init__(self, address: str = DEFAULT_COMMANDS, *, curve: CurveKeys | None = None,
-                 context: zmq.Context | None = None) -> None:
+    def __init__(
+        self,
+        address: str = DEFAULT_COMMANDS,
+        *,
+        curve: CurveKeys | None = None,
+        context: zmq.Context | None = None,
+    ) -> None:
         ctx = context or zmq.Context.instance()
         self._sock = ctx.socket(zmq.REP)
         self._sock.linger = 0
@@ -277,8 +293,9 @@ class CommandServer:
 class CommandClient:
     """REQ client with a timeout; a lost reply resets the socket (lazy pirate)."""
 
-    def __init__(self, address: str = DEFAULT_COMMANDS, *,
-                 context: zmq.Context | None = None) -> None:
+    def __init__(
+        self, address: str = DEFAULT_COMMANDS, *, context: zmq.Context | None = None
+    ) -> None:
         self._ctx = context or zmq.Context.instance()
         self.address = address
         self._seq = 0

@@ -13,20 +13,20 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
-from . import bus
-from .dsp.features import FeatureFrame
-from .errors import NeuroadaptError
-from .lsl import (
+from neuroadapt import bus
+from neuroadapt.dsp.features import FeatureFrame
+from neuroadapt.errors import NeuroadaptError
+from neuroadapt.lsl import (
     STREAM_CONTROL,
     STREAM_FEATURES,
     STREAM_MARKERS,
     linger_for_consumers,
     make_stream_info,
 )
-from .pipeline import COMMANDS as PIPELINE_COMMANDS
-from .pipeline import STALL_REASON, Pipeline
-from .protocol import Control, LoadedProtocol, Marker
-from .sources.base import Source
+from neuroadapt.pipeline import COMMANDS as PIPELINE_COMMANDS
+from neuroadapt.pipeline import STALL_REASON, Pipeline
+from neuroadapt.protocol import Control, LoadedProtocol, Marker
+from neuroadapt.sources.base import Source
 
 CONTROL_EXTRA = ("feedback", "hold", "phase_index")
 GENTLE_EXIT_SECONDS = 60.0  # default time for the scene to ease to its neutral state
@@ -47,23 +47,43 @@ class EngineOutlets:
     markers: object
 
     @classmethod
-    def create(cls, session_id: str, feature_names: list[str], param_names: list[str],
-               rate: float, endpoints: dict[str, str]) -> EngineOutlets:
+    def create(
+        cls,
+        session_id: str,
+        feature_names: list[str],
+        param_names: list[str],
+        rate: float,
+        endpoints: dict[str, str],
+    ) -> EngineOutlets:
         import pylsl
 
-        f_info = make_stream_info(STREAM_FEATURES, "Features", feature_names, rate, "double64",
-                                  f"{session_id}/features")
+        f_info = make_stream_info(
+            STREAM_FEATURES, "Features", feature_names, rate, "double64", f"{session_id}/features"
+        )
         # The bus endpoints travel in the features stream's desc, so a supervisor
         # or console finds the engine by resolving the stream (no port guessing).
         desc_bus = f_info.desc().append_child("bus")
         for key, value in endpoints.items():
             desc_bus.append_child_value(key, value)
-        c_info = make_stream_info(STREAM_CONTROL, "Control", [*param_names, *CONTROL_EXTRA],
-                                  rate, "double64", f"{session_id}/control")
-        m_info = make_stream_info(STREAM_MARKERS, "Markers", ["marker"], pylsl.IRREGULAR_RATE,
-                                  "string", f"{session_id}/markers")
-        return cls(pylsl.StreamOutlet(f_info), pylsl.StreamOutlet(c_info),
-                   pylsl.StreamOutlet(m_info))
+        c_info = make_stream_info(
+            STREAM_CONTROL,
+            "Control",
+            [*param_names, *CONTROL_EXTRA],
+            rate,
+            "double64",
+            f"{session_id}/control",
+        )
+        m_info = make_stream_info(
+            STREAM_MARKERS,
+            "Markers",
+            ["marker"],
+            pylsl.IRREGULAR_RATE,
+            "string",
+            f"{session_id}/markers",
+        )
+        return cls(
+            pylsl.StreamOutlet(f_info), pylsl.StreamOutlet(c_info), pylsl.StreamOutlet(m_info)
+        )
 
 
 class LiveEngine:
@@ -84,15 +104,27 @@ class LiveEngine:
         ``start`` command.
     """
 
-    def __init__(self, loaded: LoadedProtocol, source: Source, *, session_id: str,
-                 pub_address: str = bus.DEFAULT_PUB,
-                 commands_address: str = bus.DEFAULT_COMMANDS,
-                 autostart: bool = False, stream_name: str = "stream") -> None:
+    def __init__(
+        self,
+        loaded: LoadedProtocol,
+        source: Source,
+        *,
+        session_id: str,
+        pub_address: str = bus.DEFAULT_PUB,
+        commands_address: str = bus.DEFAULT_COMMANDS,
+        autostart: bool = False,
+        stream_name: str = "stream",
+    ) -> None:
         self.loaded = loaded
         self.source = source
-        self.pipeline = Pipeline(loaded, source.sfreq, source.ch_names, stream_name,
-                                 ch_types=getattr(source, "ch_types", None),
-                                 autostart=autostart)
+        self.pipeline = Pipeline(
+            loaded,
+            source.sfreq,
+            source.ch_names,
+            stream_name,
+            ch_types=getattr(source, "ch_types", None),
+            autostart=autostart,
+        )
         self.extractor = self.pipeline.extractor
         self.protocol = self.pipeline.protocol
         self.stream_name = stream_name
@@ -104,8 +136,12 @@ class LiveEngine:
             raise
         rate = 1.0 / loaded.protocol.signal.hop
         self.outlets = EngineOutlets.create(
-            session_id, self.protocol.feature_names, self.protocol.param_names, rate,
-            {"pub": self.pub.address, "commands": self.commands.address})
+            session_id,
+            self.protocol.feature_names,
+            self.protocol.param_names,
+            rate,
+            {"pub": self.pub.address, "commands": self.commands.address},
+        )
         self._stop_reason: str | None = None
         self._gentle_exit: dict | None = None
         self._exit_deadline: float | None = None
@@ -123,8 +159,11 @@ class LiveEngine:
     def _handle(self, cmd: str, body: dict) -> dict:
         source = str(body.get("source", "console"))[:40]
         if cmd == "ping":
-            return {"started": self.protocol.t0 is not None, "stream": self._stream_state,
-                    "paused": self.pipeline.paused}
+            return {
+                "started": self.protocol.t0 is not None,
+                "stream": self._stream_state,
+                "paused": self.pipeline.paused,
+            }
         self._next_status = 0.0  # the console sees the effect at once
         if cmd == "start":
             try:
@@ -141,8 +180,9 @@ class LiveEngine:
         if cmd == "marker":
             event = body.get("event", "note")
             if event not in MARKER_EVENTS:
-                raise NeuroadaptError(f"marker event {event!r}: use one of "
-                                      f"{', '.join(MARKER_EVENTS)}")
+                raise NeuroadaptError(
+                    f"marker event {event!r}: use one of {', '.join(MARKER_EVENTS)}"
+                )
             data: dict = {"source": source}
             if "text" in body or event == "note":
                 data["text"] = str(body.get("text", ""))[:1000]
@@ -160,10 +200,12 @@ class LiveEngine:
         if cmd == "set":
             unknown = sorted(set(body) - {"cmd", "source", "v", "t", "seq", "difficulty"})
             if unknown or "difficulty" not in body:
-                raise NeuroadaptError(f"set: only 'difficulty' can be set (got "
-                                      f"{', '.join(unknown) or 'nothing'})")
-            value = self.pipeline.command("difficulty", value=body["difficulty"],
-                                          source=source)["value"]
+                raise NeuroadaptError(
+                    f"set: only 'difficulty' can be set (got {', '.join(unknown) or 'nothing'})"
+                )
+            value = self.pipeline.command("difficulty", value=body["difficulty"], source=source)[
+                "value"
+            ]
             return {"difficulty": value}
         raise NeuroadaptError(f"command {cmd!r} is not available in this engine version")
 
@@ -184,8 +226,7 @@ class LiveEngine:
         now = self._now()
         self._gentle_exit = {"duration": duration}
         self._exit_deadline = now + duration
-        self._send_markers([Marker(now, "gentle_exit", {"duration": duration,
-                                                        "source": source})])
+        self._send_markers([Marker(now, "gentle_exit", {"duration": duration, "source": source})])
         if self._last_control is not None:  # tell the scene at once, not at the next window
             self._last_control = {**self._last_control, "gentle_exit": self._gentle_exit}
             self.pub.publish("control", self._last_control)
@@ -223,15 +264,26 @@ class LiveEngine:
     def _publish_waiting(self, frame: FeatureFrame) -> None:
         """Before start: stream features, keep the scene at its starting state."""
         self.outlets.features.push_sample(
-            [frame.values[n] for n in self.protocol.feature_names], frame.t)
+            [frame.values[n] for n in self.protocol.feature_names], frame.t
+        )
         msg = {
-            "t_sample": frame.t, "phase": "waiting", "phase_kind": "waiting",
-            "phase_index": -1, "phase_elapsed": 0.0, "feedback": False, "hold": False,
-            "end": False, "params": dict(self.loaded.initial),
+            "t_sample": frame.t,
+            "phase": "waiting",
+            "phase_kind": "waiting",
+            "phase_index": -1,
+            "phase_elapsed": 0.0,
+            "feedback": False,
+            "hold": False,
+            "end": False,
+            "params": dict(self.loaded.initial),
             "features": {k: bus.finite_or_none(v) for k, v in frame.values.items()},
-            "normalised": {}, "artifacts": frame.reason or None,
-            "reward": False, "reward_rule": False, "sham": False,
-            "paused": False, "hold_reason": None,
+            "normalised": {},
+            "artifacts": frame.reason or None,
+            "reward": False,
+            "reward_rule": False,
+            "sham": False,
+            "paused": False,
+            "hold_reason": None,
         }
         self._last_control = msg
         now = self._now()
@@ -263,8 +315,10 @@ class LiveEngine:
         difficulty = proto.difficulty
         return {
             "stream": {
-                "name": self.stream_name, "state": self._stream_state,
-                "sfreq": self.source.sfreq, "n_channels": len(self.source.ch_names),
+                "name": self.stream_name,
+                "state": self._stream_state,
+                "sfreq": self.source.sfreq,
+                "n_channels": len(self.source.ch_names),
                 "received": self.extractor.n_received,
                 "last_sample_age": None if last is None else round(now - last, 3),
             },
@@ -276,8 +330,10 @@ class LiveEngine:
             "thresholds": thresholds,
             "reward": bool(ctl.get("reward", False)),
             "reward_rate": None if rate is None else round(rate, 4),
-            "difficulty": {"value": None if difficulty is None else round(difficulty, 4),
-                           "adjustable": proto.adjustable},
+            "difficulty": {
+                "value": None if difficulty is None else round(difficulty, 4),
+                "adjustable": proto.adjustable,
+            },
             "latency_ms": self._latency_ms,
             "quality": self._quality(),
         }
@@ -296,20 +352,32 @@ class LiveEngine:
             previous, self._stream_state = self._stream_state, state
             if state == "stalled":
                 last = getattr(self.source, "last_timestamp", None) or self._last_ts
-                self._send_markers([Marker(now, "stream_stalled", {
-                    "stream": self.stream_name,
-                    "last_sample": None if last is None else round(last, 6)})])
+                self._send_markers(
+                    [
+                        Marker(
+                            now,
+                            "stream_stalled",
+                            {
+                                "stream": self.stream_name,
+                                "last_sample": None if last is None else round(last, 6),
+                            },
+                        )
+                    ]
+                )
                 self._next_hold = 0.0
             elif state == "ok" and previous == "stalled":  # came back without data (rare)
-                self._send_markers([Marker(now, "stream_resumed",
-                                           {"stream": self.stream_name})])
+                self._send_markers([Marker(now, "stream_resumed", {"stream": self.stream_name})])
         if self._stream_state == "stalled" and now >= self._next_hold:
             # Hold the scene where it is, repeatedly, so a scene (re)started during
             # the stall holds too; the LSL control stream stays on the data clock.
-            base = self._last_control or {"params": dict(self.loaded.initial),
-                                          "phase": "waiting", "feedback": False}
-            self.pub.publish("control", {**base, "hold": True, "hold_reason": STALL_REASON,
-                                         "end": False}, t=now)
+            base = self._last_control or {
+                "params": dict(self.loaded.initial),
+                "phase": "waiting",
+                "feedback": False,
+            }
+            self.pub.publish(
+                "control", {**base, "hold": True, "hold_reason": STALL_REASON, "end": False}, t=now
+            )
             self._next_hold = now + HOLD_REPEAT_SECONDS
 
     def _after_stall(self, ts) -> None:
@@ -331,9 +399,19 @@ class LiveEngine:
         self.pipeline.hold_interval(self._gap_from, t_to, STALL_REASON)
         now = self._now()
         if now - t_to <= CATCH_UP_LAG:
-            self._send_markers([Marker(now, "stream_resumed", {
-                "stream": self.stream_name, "gap": [round(self._gap_from, 6), round(t_to, 6)],
-                "late": round(max(0.0, t_to - self._gap_first), 3)})])
+            self._send_markers(
+                [
+                    Marker(
+                        now,
+                        "stream_resumed",
+                        {
+                            "stream": self.stream_name,
+                            "gap": [round(self._gap_from, 6), round(t_to, 6)],
+                            "late": round(max(0.0, t_to - self._gap_first), 3),
+                        },
+                    )
+                ]
+            )
             self._gap_from = None
 
     def _process(self, data, ts) -> None:
@@ -378,20 +456,26 @@ class LiveEngine:
                 self._next_status = now + 1.0
             if self._stop_reason is not None and self.end_reason is None:
                 self._finish(self._stop_reason)
-            if (self._exit_deadline is not None and now >= self._exit_deadline
-                    and self.end_reason is None):
+            if (
+                self._exit_deadline is not None
+                and now >= self._exit_deadline
+                and self.end_reason is None
+            ):
                 self._finish("gentle_exit")
-            if (max_wait is not None and self.extractor.n_received == 0
-                    and now - t_begin > max_wait):
+            if max_wait is not None and self.extractor.n_received == 0 and now - t_begin > max_wait:
                 self._finish("no_data")
         return self.end_reason
 
     def _finish(self, reason: str) -> None:
         t = self.pipeline.last_t if self.pipeline.last_t is not None else self._now()
-        self._send_markers([*self.protocol.pop_markers(),
-                            Marker(t, "session_end", {"reason": reason})])
-        end = {**(self._last_control or {"params": dict(self.loaded.initial)}),
-               "end": True, "phase": "end"}
+        self._send_markers(
+            [*self.protocol.pop_markers(), Marker(t, "session_end", {"reason": reason})]
+        )
+        end = {
+            **(self._last_control or {"params": dict(self.loaded.initial)}),
+            "end": True,
+            "phase": "end",
+        }
         self.pub.publish("control", end)
         self.end_reason = reason
 
@@ -401,32 +485,49 @@ class LiveEngine:
         self.commands.close()
         self.source.close()
         if self.outlets is not None:  # the last markers (session_end) must reach the recorder
-            linger_for_consumers(self.outlets.features, self.outlets.control,
-                                 self.outlets.markers)
+            linger_for_consumers(self.outlets.features, self.outlets.control, self.outlets.markers)
         self.outlets = None  # type: ignore[assignment]
 
 
-def run_engine(loaded: LoadedProtocol, *, stream_name: str | None, stream_type: str | None,
-               source_id: str | None, session_id: str, pub_address: str,
-               commands_address: str, autostart: bool, resolve_timeout: float) -> str:
+def run_engine(
+    loaded: LoadedProtocol,
+    *,
+    stream_name: str | None,
+    stream_type: str | None,
+    source_id: str | None,
+    session_id: str,
+    pub_address: str,
+    commands_address: str,
+    autostart: bool,
+    resolve_timeout: float,
+) -> str:
     """Resolve the EEG stream, run the engine, and report how it ended."""
-    from .sources.lsl_inlet import LSLSource, resolve_stream
+    from neuroadapt.sources.lsl_inlet import LSLSource, resolve_stream
 
-    info = resolve_stream(name=stream_name, stype=stream_type, source_id=source_id,
-                          timeout=resolve_timeout)
+    info = resolve_stream(
+        name=stream_name, stype=stream_type, source_id=source_id, timeout=resolve_timeout
+    )
     source = LSLSource(info)
-    engine = LiveEngine(loaded, source, session_id=session_id, pub_address=pub_address,
-                        commands_address=commands_address, autostart=autostart,
-                        stream_name=info.name())
+    engine = LiveEngine(
+        loaded,
+        source,
+        session_id=session_id,
+        pub_address=pub_address,
+        commands_address=commands_address,
+        autostart=autostart,
+        stream_name=info.name(),
+    )
 
     def on_signal(signum, frame):
         engine.request_stop("stopped")
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    print(f"engine ready: {info.name()} ({len(source.ch_names)} ch @ {source.sfreq:g} Hz), "
-          f"control on {engine.pub.address}, commands on {engine.commands.address}",
-          flush=True)
+    print(
+        f"engine ready: {info.name()} ({len(source.ch_names)} ch @ {source.sfreq:g} Hz), "
+        f"control on {engine.pub.address}, commands on {engine.commands.address}",
+        flush=True,
+    )
     try:
         reason = engine.run()
     finally:

@@ -16,8 +16,11 @@ from pathlib import Path
 MACHINE_SCOPE_CONFIG = Path(str(files("neuroadapt") / "data" / "lsl_machine.cfg"))
 QUIET_CONFIG = Path(str(files("neuroadapt") / "data" / "lsl_quiet.cfg"))
 #: Where liblsl looks for a configuration file when ``LSLAPICFG`` is not set.
-USER_CONFIGS = (Path("lsl_api.cfg"), Path.home() / "lsl_api" / "lsl_api.cfg",
-                Path("/etc/lsl_api/lsl_api.cfg"))
+USER_CONFIGS = (
+    Path("lsl_api.cfg"),
+    Path.home() / "lsl_api" / "lsl_api.cfg",
+    Path("/etc/lsl_api/lsl_api.cfg"),
+)
 
 STREAM_FEATURES = "neuroadapt-features"
 STREAM_CONTROL = "neuroadapt-control"
@@ -156,7 +159,7 @@ def bus_endpoints(info, timeout: float = 5.0) -> dict[str, str]:
     """
     import pylsl
 
-    from .errors import StreamError
+    from neuroadapt.errors import StreamError
 
     inlet = pylsl.StreamInlet(info)
     try:
@@ -166,8 +169,9 @@ def bus_endpoints(info, timeout: float = 5.0) -> dict[str, str]:
     node = full.desc().child("bus")
     out = {k: node.child_value(k) for k in ("pub", "commands")}
     if not all(out.values()):
-        raise StreamError(f"stream {info.name()!r} ({info.source_id()}) does not announce "
-                          "its bus endpoints")
+        raise StreamError(
+            f"stream {info.name()!r} ({info.source_id()}) does not announce its bus endpoints"
+        )
     return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import ConfigError
+from neuroadapt.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,5 +44,7 @@ def find_protocol(name_or_path: str) -> Path:
         if candidate.is_file():
             return candidate
         available += sorted(p.stem for p in d.glob("*.toml"))
-    raise ConfigError(f"protocol {name_or_path!r} not found; available: "
-                      f"{', '.join(dict.fromkeys(available)) or 'none'}")
+    raise ConfigError(
+        f"protocol {name_or_path!r} not found; available: "
+        f"{', '.join(dict.fromkeys(available)) or 'none'}"
+    )

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dsp.features import FeatureExtractor, FeatureFrame
-from .errors import NeuroadaptError
-from .protocol import Control, LoadedProtocol, Marker, ProtocolEngine
+from neuroadapt.dsp.features import FeatureExtractor, FeatureFrame
+from neuroadapt.errors import NeuroadaptError
+from neuroadapt.protocol import Control, LoadedProtocol, Marker, ProtocolEngine
 
 #: Commands the pipeline applies at a window, each recorded as a marker of that name.
 COMMANDS = ("pause", "resume", "difficulty")
@@ -84,12 +84,20 @@ class Pipeline:
         :meth:`request_start`.
     """
 
-    def __init__(self, loaded: LoadedProtocol, sfreq: float, ch_names: Sequence[str],
-                 stream_name: str = "stream", *, ch_types: Sequence[str] | None = None,
-                 autostart: bool = False) -> None:
+    def __init__(
+        self,
+        loaded: LoadedProtocol,
+        sfreq: float,
+        ch_names: Sequence[str],
+        stream_name: str = "stream",
+        *,
+        ch_types: Sequence[str] | None = None,
+        autostart: bool = False,
+    ) -> None:
         self.loaded = loaded
-        self.extractor = FeatureExtractor(loaded.protocol, sfreq, ch_names, stream_name,
-                                          ch_types=ch_types)
+        self.extractor = FeatureExtractor(
+            loaded.protocol, sfreq, ch_names, stream_name, ch_types=ch_types
+        )
         self.protocol = ProtocolEngine(loaded)
         self._start_requested = autostart
         self.last_t: float | None = None
@@ -148,8 +156,9 @@ class Pipeline:
         data = dict(data)
         data.setdefault("source", "console")
         if name not in COMMANDS:
-            raise CommandError(f"unknown pipeline command {name!r}; expected one of "
-                               f"{', '.join(COMMANDS)}")
+            raise CommandError(
+                f"unknown pipeline command {name!r}; expected one of {', '.join(COMMANDS)}"
+            )
         if self.finished:
             raise CommandError("the session has ended")
         if name == "difficulty":
@@ -226,8 +235,7 @@ class Pipeline:
                     self.protocol.set_difficulty(data["value"], t, source)
             except (RuntimeError, ValueError):
                 continue  # no longer applies (the session ended meanwhile)
-        self._paused_after = self.protocol.paused or any(
-            p[1] == "pause" for p in self._pending)
+        self._paused_after = self.protocol.paused or any(p[1] == "pause" for p in self._pending)
         return self.protocol.pop_markers()
 
     def _held_reason(self, t: float) -> str:
@@ -250,8 +258,9 @@ class Pipeline:
         start, n = 0, len(data)
         while start < n and not self.finished:
             size = self.extractor.n_hop if self.protocol.iaf_pending else n - start
-            for frame in self.extractor.push(data[start:start + size],
-                                             timestamps[start:start + size]):
+            for frame in self.extractor.push(
+                data[start : start + size], timestamps[start : start + size]
+            ):
                 if self.finished:
                     break
                 steps.append(self._step(frame))
@@ -260,9 +269,19 @@ class Pipeline:
 
     def _step(self, frame: FeatureFrame) -> Step:
         self.last_t = frame.t
-        markers = [Marker(c.t, "quality", {"channel": c.channel, "level": c.level,
-                                           "reason": c.reason, "previous": c.previous})
-                   for c in frame.quality]
+        markers = [
+            Marker(
+                c.t,
+                "quality",
+                {
+                    "channel": c.channel,
+                    "level": c.level,
+                    "reason": c.reason,
+                    "previous": c.previous,
+                },
+            )
+            for c in frame.quality
+        ]
         if not self.started:
             if not self._start_requested:
                 return Step(frame, None, markers)
@@ -271,9 +290,14 @@ class Pipeline:
         # Dropouts and stalls always hold; which artifact detectors hold is the
         # protocol's artifact policy, applied by the protocol engine.
         stalled = self._held_reason(frame.t)
-        ctl = self.protocol.step(frame.values, frame.t, valid=frame.finite and not stalled,
-                                 reason=stalled or frame.reason, artifacts=frame.flags,
-                                 spectrum=frame.spectrum)
+        ctl = self.protocol.step(
+            frame.values,
+            frame.t,
+            valid=frame.finite and not stalled,
+            reason=stalled or frame.reason,
+            artifacts=frame.flags,
+            spectrum=frame.spectrum,
+        )
         if self.protocol.iaf != self.extractor.iaf:  # measured in the baseline
             self.extractor.set_iaf(self.protocol.iaf)
         markers += self.protocol.pop_markers()

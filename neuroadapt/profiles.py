@@ -214,9 +214,7 @@ def _cross_check(p: _ProfileFile) -> list[str]:
     return errs
 
 
-def parse_profile(
-    text: str, source: str = "<profile>", *, profile_id: str = ""
-) -> HeadsetProfile:
+def parse_profile(text: str, source: str = "<profile>", *, profile_id: str = "") -> HeadsetProfile:
     """Parse and validate profile text.
 
     Parameters

@@ -39,11 +39,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import bus
-from .errors import NeuroadaptError, RecorderError, StreamNotFoundError
-from .lsl import STREAM_CONTROL, STREAM_FEATURES, STREAM_MARKERS, STREAM_SCENE, bus_endpoints
-from .protocol import LoadedProtocol
-from .record import session as sess
+from neuroadapt import bus
+from neuroadapt.errors import NeuroadaptError, RecorderError, StreamNotFoundError
+from neuroadapt.lsl import (
+    STREAM_CONTROL,
+    STREAM_FEATURES,
+    STREAM_MARKERS,
+    STREAM_SCENE,
+    bus_endpoints,
+)
+from neuroadapt.protocol import LoadedProtocol
+from neuroadapt.record import session as sess
 
 #: How often the scene may be restarted in one session before it is given up.
 MAX_SCENE_RESTARTS = 5
@@ -172,19 +178,26 @@ class SessionSupervisor:
         self.children: dict[str, Child] = {}
         self._reported: set[str] = set()  # children whose exit an error already told
         self.session_id = sess.new_session_id()
-        self.dir = sess.create_session_dir(plan.out, plan.subject,
-                                           plan.loaded.protocol.protocol.name).resolve()
+        self.dir = sess.create_session_dir(
+            plan.out, plan.subject, plan.loaded.protocol.protocol.name
+        ).resolve()
         self.logs = self.dir / "logs"
         self.logs.mkdir()
         (self.dir / "protocol.toml").write_text(plan.protocol_text, encoding="utf-8")
         self.record = sess.session_record(
-            session_id=self.session_id, subject=plan.subject,
+            session_id=self.session_id,
+            subject=plan.subject,
             protocol_name=plan.loaded.protocol.protocol.name,
             protocol_version=plan.loaded.protocol.protocol.version,
             protocol_sha256=plan.loaded.sha256,
-            settings={"scene": plan.scene, "headless": plan.headless,
-                      "stream": plan.stream, "simulated": plan.simulate is not None,
-                      **plan.settings})
+            settings={
+                "scene": plan.scene,
+                "headless": plan.headless,
+                "stream": plan.stream,
+                "simulated": plan.simulate is not None,
+                **plan.settings,
+            },
+        )
         self._save()
         self._interrupted = False
         self._lock = None
@@ -202,16 +215,27 @@ class SessionSupervisor:
     def _save(self) -> None:
         sess.write_json_atomic(self.dir / "session.json", self.record)
 
-    def spawn(self, name: str, args: list[str], *, log_name: str | None = None,
-              env: dict[str, str] | None = None) -> Child:
+    def spawn(
+        self,
+        name: str,
+        args: list[str],
+        *,
+        log_name: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Child:
         """Start ``python -m neuroadapt ARGS`` in its own session, dying with us."""
         log = self.logs / f"{log_name or name}.log"
         fh = open(log, "w", encoding="utf-8")
         env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
-        proc = subprocess.Popen([sys.executable, "-m", "neuroadapt", *args], stdout=fh,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True,
-                                preexec_fn=_die_with_parent(os.getpid()))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "neuroadapt", *args],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(os.getpid()),
+        )
         fh.close()
         child = Child(name, proc, log)
         self.children[name] = child
@@ -230,8 +254,9 @@ class SessionSupervisor:
                 self._reported.add(child.name)  # said once, in this error
                 raise NeuroadaptError(f"{child.name} exited before {what}: {child.tail()}")
             time.sleep(0.1)
-        raise NeuroadaptError(f"{child.name}: waited {timeout:g} s in vain for {what} "
-                              f"(log: {child.log})")
+        raise NeuroadaptError(
+            f"{child.name}: waited {timeout:g} s in vain for {what} (log: {child.log})"
+        )
 
     def _resolve(self, child: Child, source_id: str, timeout: float):
         import pylsl
@@ -239,12 +264,17 @@ class SessionSupervisor:
         # A continuous resolver keeps querying in the background; short one-shot
         # resolves in a loop can miss a stream that a single longer wait finds.
         resolver = pylsl.ContinuousResolver(prop="source_id", value=source_id)
-        return self._wait(child, f"its stream {source_id!r} appeared",
-                          lambda: (resolver.results() or [None])[0], timeout)
+        return self._wait(
+            child,
+            f"its stream {source_id!r} appeared",
+            lambda: (resolver.results() or [None])[0],
+            timeout,
+        )
 
     def _log_has(self, child: Child, text: str, timeout: float) -> None:
-        self._wait(child, f"'{text}'",
-                   lambda: text in child.log.read_text(errors="replace"), timeout)
+        self._wait(
+            child, f"'{text}'", lambda: text in child.log.read_text(errors="replace"), timeout
+        )
 
     def stop_child(self, name: str, sig: int = signal.SIGINT, timeout: float = 10.0) -> None:
         """Ask a child to stop, escalating to SIGTERM then SIGKILL."""
@@ -296,7 +326,7 @@ class SessionSupervisor:
         if not (self.dir / "session.xdf").exists():
             return
         try:
-            from .record.report import write_report
+            from neuroadapt.record.report import write_report
 
             report = write_report(self.dir)
             self.echo(f"report: {report}")
@@ -309,8 +339,10 @@ class SessionSupervisor:
         if console is None or not console.alive() or self.plan.linger <= 0:
             return
         self._interrupted = False
-        self.echo(f"the console shows the summary for {self.plan.linger:g} s "
-                  f"(Ctrl-C ends it now): {self.console_url}")
+        self.echo(
+            f"the console shows the summary for {self.plan.linger:g} s "
+            f"(Ctrl-C ends it now): {self.console_url}"
+        )
         deadline = time.monotonic() + self.plan.linger
         while time.monotonic() < deadline and console.alive() and not self._interrupted:
             time.sleep(0.2)
@@ -331,12 +363,24 @@ class SessionSupervisor:
             self._resolve(sim, sim_id, plan.resolve_timeout)
             stream = {"source_id": sim_id}
             self.echo(f"headset: simulated ({sim.tail(1)})")
-        engine_args = ["engine", "--protocol", str(self.dir / "protocol.toml"),
-                       "--session-id", sid, "--pub", "tcp://127.0.0.1:*",
-                       "--commands", "tcp://127.0.0.1:*",
-                       "--resolve-timeout", str(plan.resolve_timeout)]
-        for key, opt in (("name", "--stream"), ("type", "--stream-type"),
-                         ("source_id", "--source-id")):
+        engine_args = [
+            "engine",
+            "--protocol",
+            str(self.dir / "protocol.toml"),
+            "--session-id",
+            sid,
+            "--pub",
+            "tcp://127.0.0.1:*",
+            "--commands",
+            "tcp://127.0.0.1:*",
+            "--resolve-timeout",
+            str(plan.resolve_timeout),
+        ]
+        for key, opt in (
+            ("name", "--stream"),
+            ("type", "--stream-type"),
+            ("source_id", "--source-id"),
+        ):
             if key in stream:
                 engine_args += [opt, stream[key]]
         engine = self.spawn("engine", engine_args)
@@ -345,8 +389,14 @@ class SessionSupervisor:
         self.echo(f"engine: control on {endpoints['pub']}")
         if plan.console:
             self._start_console(endpoints)
-        self._scene_args = ["scene", plan.scene, "--control", endpoints["pub"],
-                            "--source-id", f"{sid}/scene"]
+        self._scene_args = [
+            "scene",
+            plan.scene,
+            "--control",
+            endpoints["pub"],
+            "--source-id",
+            f"{sid}/scene",
+        ]
         if plan.vr:
             self._scene_args += ["--output", "vr"]
         elif plan.headless:
@@ -358,8 +408,14 @@ class SessionSupervisor:
         eeg_query = ",".join(f"{k}={v}" for k, v in stream.items())
         # Every stream is up already; the time is LabRecorderCLI's own start-up,
         # which a loaded machine can stretch well past its usual second.
-        rec_args = ["record", str(self.dir / "session.xdf"),
-                    "--timeout", f"{RECORDER_START_TIMEOUT:g}", "--stream", eeg_query]
+        rec_args = [
+            "record",
+            str(self.dir / "session.xdf"),
+            "--timeout",
+            f"{RECORDER_START_TIMEOUT:g}",
+            "--stream",
+            eeg_query,
+        ]
         for name in (STREAM_FEATURES, STREAM_CONTROL, STREAM_MARKERS):
             rec_args += ["--stream", f"name={name},source_id={sid}/{name.split('-')[1]}"]
         rec_args += ["--stream", f"name={STREAM_SCENE},source_id={sid}/scene"]
@@ -374,21 +430,36 @@ class SessionSupervisor:
     def _start_console(self, endpoints: dict[str, str]) -> None:
         """Start the therapist's console and print its address once it listens."""
         plan = self.plan
-        args = ["console", "--pub", endpoints["pub"], "--commands", endpoints["commands"],
-                "--session", str(self.dir), "--host", plan.console_host,
-                "--port", str(plan.console_port),
-                "--scene-source-id", f"{self.session_id}/scene"]
+        args = [
+            "console",
+            "--pub",
+            endpoints["pub"],
+            "--commands",
+            endpoints["commands"],
+            "--session",
+            str(self.dir),
+            "--host",
+            plan.console_host,
+            "--port",
+            str(plan.console_port),
+            "--scene-source-id",
+            f"{self.session_id}/scene",
+        ]
         env = {CONSOLE_TOKEN_ENV: plan.console_token} if plan.console_token else None
         console = self.spawn("console", args, env=env)
         try:
-            match = self._wait(console, "its address",
-                               lambda: _CONSOLE_LINE.search(console.log.read_text(
-                                   errors="replace")), 30.0)
+            match = self._wait(
+                console,
+                "its address",
+                lambda: _CONSOLE_LINE.search(console.log.read_text(errors="replace")),
+                30.0,
+            )
         except NeuroadaptError as exc:
             self.stop_child("console")
             if plan.console_required:
-                raise NeuroadaptError(f"the console did not start ({exc}); use --no-console "
-                                      "to run without it") from None
+                raise NeuroadaptError(
+                    f"the console did not start ({exc}); use --no-console to run without it"
+                ) from None
             self.echo(f"console: not available ({exc})")
             del self.children["console"]
             return
@@ -396,8 +467,9 @@ class SessionSupervisor:
         self.echo(f"console: {self.console_url}")
         if plan.console_token:
             sep = "&" if "?" in self.console_url else "?"
-            self.echo(f"open once with the token: {self.console_url}{sep}token="
-                      f"{plan.console_token}")
+            self.echo(
+                f"open once with the token: {self.console_url}{sep}token={plan.console_token}"
+            )
 
     # -- signal check and start -------------------------------------------------------------
     def _signal_check(self, sub: bus.Subscriber) -> dict | None:
@@ -424,8 +496,9 @@ class SessionSupervisor:
             if status and status.get("quality") and time.monotonic() >= ready_at:
                 break
         if status is None or not status.get("quality"):
-            raise NeuroadaptError("signal check: the engine reports no channel quality "
-                                  "(is the headset streaming?)")
+            raise NeuroadaptError(
+                "signal check: the engine reports no channel quality (is the headset streaming?)"
+            )
         self.echo("signal check: " + quality_line(status["quality"]))
         return status
 
@@ -468,14 +541,18 @@ class SessionSupervisor:
         if ended or scene is None or scene.alive():
             return
         if self.scene_restarts >= MAX_SCENE_RESTARTS:
-            raise NeuroadaptError(f"the scene died {self.scene_restarts + 1} times; giving "
-                                  f"up (log: {scene.log}): {scene.tail()}")
+            raise NeuroadaptError(
+                f"the scene died {self.scene_restarts + 1} times; giving "
+                f"up (log: {scene.log}): {scene.tail()}"
+            )
         self.scene_restarts += 1
         code = scene.proc.returncode
-        self.spawn("scene", [*self._scene_args, "--join"],
-                   log_name=f"scene.restart{self.scene_restarts}")
-        self.echo(f"scene exited (code {code}); restarted "
-                  f"({self.scene_restarts}/{MAX_SCENE_RESTARTS})")
+        self.spawn(
+            "scene", [*self._scene_args, "--join"], log_name=f"scene.restart{self.scene_restarts}"
+        )
+        self.echo(
+            f"scene exited (code {code}); restarted ({self.scene_restarts}/{MAX_SCENE_RESTARTS})"
+        )
         self._restarted_scene = True
 
     def _mark_restart(self, client: bus.CommandClient) -> None:
@@ -483,9 +560,14 @@ class SessionSupervisor:
             return
         self._restarted_scene = False
         try:
-            client.request("marker", timeout=5.0, event="scene_restarted",
-                           restarts=self.scene_restarts, source="supervisor",
-                           text=f"scene process restarted ({self.scene_restarts})")
+            client.request(
+                "marker",
+                timeout=5.0,
+                event="scene_restarted",
+                restarts=self.scene_restarts,
+                source="supervisor",
+                text=f"scene process restarted ({self.scene_restarts})",
+            )
         except bus.BusError as exc:
             self.echo(f"could not mark the scene restart ({exc})")
 
@@ -497,8 +579,9 @@ class SessionSupervisor:
         engine = self.children["engine"]
         try:
             if self._wait_for_start(sub, client):
-                self.echo(f"session started: {self.plan.loaded.protocol.protocol.name}, "
-                          f"{total:g} s")
+                self.echo(
+                    f"session started: {self.plan.loaded.protocol.protocol.name}, {total:g} s"
+                )
             t_start: float | None = None
             next_line = 0.0
             stop_sent = False
@@ -516,8 +599,7 @@ class SessionSupervisor:
                 # dead scene is restarted and a dead recorder ends the session.
                 self._check_children(ended)
                 self._mark_restart(client)
-                if msg is None or msg[0] != "control" or msg[1].get("phase") in (None,
-                                                                                 "waiting"):
+                if msg is None or msg[0] != "control" or msg[1].get("phase") in (None, "waiting"):
                     continue
                 ctl = msg[1]
                 # After the end or a gentle exit the scene may close by itself.
@@ -528,12 +610,17 @@ class SessionSupervisor:
                 now = time.monotonic()
                 if (now >= next_line or ctl.get("end") or held != was_held) and t_start:
                     elapsed = ctl["t_sample"] - t_start
-                    params = " ".join(f"{k}={v:.2f}" for k, v in ctl["params"].items()
-                                      if v is not None)
-                    why = f"hold ({ctl['hold_reason']}) " if ctl.get("hold_reason") else (
-                        "hold " if ctl.get("hold") else "")
-                    self.echo(f"[{min(elapsed, total):6.1f}/{total:g} s] {ctl['phase']:<10} "
-                              f"{why}{params}")
+                    params = " ".join(
+                        f"{k}={v:.2f}" for k, v in ctl["params"].items() if v is not None
+                    )
+                    why = (
+                        f"hold ({ctl['hold_reason']}) "
+                        if ctl.get("hold_reason")
+                        else ("hold " if ctl.get("hold") else "")
+                    )
+                    self.echo(
+                        f"[{min(elapsed, total):6.1f}/{total:g} s] {ctl['phase']:<10} {why}{params}"
+                    )
                     next_line = now + 5.0
                 was_held = held
             try:
@@ -541,12 +628,17 @@ class SessionSupervisor:
             except subprocess.TimeoutExpired:
                 pass
             tail = engine.tail(2)
-            for reason, ended_as in (("completed", "completed"), ("stopped", "stopped"),
-                                     ("gentle_exit", "gentle exit")):
+            for reason, ended_as in (
+                ("completed", "completed"),
+                ("stopped", "stopped"),
+                ("gentle_exit", "gentle exit"),
+            ):
                 if f"engine ended: {reason}" in tail:
                     return ended_as
-            self.echo(f"engine died (exit code {engine.proc.returncode}); the session ends "
-                      f"as crashed, the recording is kept: {tail}")
+            self.echo(
+                f"engine died (exit code {engine.proc.returncode}); the session ends "
+                f"as crashed, the recording is kept: {tail}"
+            )
             return "crashed"
         finally:
             sub.close()
@@ -570,8 +662,7 @@ class SessionSupervisor:
             if child.name == "console" or child.name in self._reported:
                 continue
             if child.proc.returncode not in (0, None, -signal.SIGINT, -signal.SIGTERM):
-                self.echo(f"{child.name} exited with code {child.proc.returncode}: "
-                          f"{child.tail()}")
+                self.echo(f"{child.name} exited with code {child.proc.returncode}: {child.tail()}")
 
 
 def quality_line(quality: dict[str, dict], list_all: int = 16) -> str:
@@ -593,8 +684,11 @@ def quality_line(quality: dict[str, dict], list_all: int = 16) -> str:
     good = sum(q.get("level") == "good" for q in quality.values())
     parts = [f"{good} of {len(quality)} channels good"]
     for level in ("fair", "bad", "?"):
-        names = [f"{ch}" + (f" ({q['reason']})" if q.get("reason") else "")
-                 for ch, q in quality.items() if q.get("level", "?") == level]
+        names = [
+            f"{ch}" + (f" ({q['reason']})" if q.get("reason") else "")
+            for ch, q in quality.items()
+            if q.get("level", "?") == level
+        ]
         if names:
             parts.append(f"{level}: {', '.join(names)}")
     return "; ".join(parts)
@@ -611,5 +705,12 @@ def run_session(plan: SessionPlan) -> Path:
     return SessionSupervisor(plan).run()
 
 
-__all__ = ["MAX_SCENE_RESTARTS", "RecorderError", "SessionPlan", "SessionSupervisor",
-           "StreamNotFoundError", "quality_line", "run_session"]
+__all__ = [
+    "MAX_SCENE_RESTARTS",
+    "RecorderError",
+    "SessionPlan",
+    "SessionSupervisor",
+    "StreamNotFoundError",
+    "quality_line",
+    "run_session",
+]

@@ -61,11 +61,27 @@ def demo_session(tmp_path_factory) -> DemoRun:
     out = tmp_path_factory.mktemp("demo_sessions")
     env = dict(os.environ, NEUROADAPT_HEADLESS="1")
     proc = subprocess.run(
-        [sys.executable, "-m", "neuroadapt", "demo", "--duration", str(DEMO_DURATION),
-         "--headless", "--out", str(out), "--subject", "S01", "--seed", "3"],
-        capture_output=True, text=True, timeout=300, env=env)
+        [
+            sys.executable,
+            "-m",
+            "neuroadapt",
+            "demo",
+            "--duration",
+            str(DEMO_DURATION),
+            "--headless",
+            "--out",
+            str(out),
+            "--subject",
+            "S01",
+            "--seed",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     folders = sorted((out / "S01").glob("*_alpha_relax"))
     if proc.returncode != 0 or len(folders) != 1:
-        pytest.fail(f"demo session failed (exit {proc.returncode}):\n{proc.stdout}\n"
-                    f"{proc.stderr}")
+        pytest.fail(f"demo session failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return DemoRun(folders[0], proc)

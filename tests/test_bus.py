@@ -20,13 +20,16 @@ def test_encode_decode_envelope():
     assert bus.decode(frames) == ("control", body)
 
 
-@pytest.mark.parametrize("frames", [
-    [b"control"],
-    [b"control", b"not json"],
-    [b"control", b'{"t": 1, "seq": 0}'],
-    [b"control", b'{"v": 2, "t": 1, "seq": 0}'],
-    [b"control", b'{"v": 1, "seq": 0}'],
-])
+@pytest.mark.parametrize(
+    "frames",
+    [
+        [b"control"],
+        [b"control", b"not json"],
+        [b"control", b'{"t": 1, "seq": 0}'],
+        [b"control", b'{"v": 2, "t": 1, "seq": 0}'],
+        [b"control", b'{"v": 1, "seq": 0}'],
+    ],
+)
 def test_decode_rejects_bad_messages(frames):
     with pytest.raises(bus.BusError):
         bus.decode(frames)
@@ -40,8 +43,9 @@ def test_reserved_keys_and_nan_are_refused():
     assert bus.finite_or_none(float("inf")) is None
 
 
-@pytest.mark.parametrize("address", ["tcp://0.0.0.0:5999", "tcp://192.168.1.10:5999",
-                                     "tcp://eth0:5999"])
+@pytest.mark.parametrize(
+    "address", ["tcp://0.0.0.0:5999", "tcp://192.168.1.10:5999", "tcp://eth0:5999"]
+)
 def test_non_loopback_bind_needs_curve_keys(address):
     with pytest.raises(ConfigError, match="CURVE"):
         bus.check_bind_address(address)

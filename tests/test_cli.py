@@ -13,8 +13,13 @@ from neuroadapt.paths import PROJECT_ROOT
 
 def neuroadapt(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     env = dict(os.environ, NEUROADAPT_HEADLESS="1")
-    return subprocess.run([sys.executable, "-m", "neuroadapt", *args], capture_output=True,
-                          text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "neuroadapt", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:
@@ -28,8 +33,17 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
 def test_help_lists_every_command():
     proc = neuroadapt("--help")
     assert proc.returncode == 0
-    for cmd in ("demo", "run", "simulate", "engine", "scene", "scenes", "record", "validate",
-                "streams"):
+    for cmd in (
+        "demo",
+        "run",
+        "simulate",
+        "engine",
+        "scene",
+        "scenes",
+        "record",
+        "validate",
+        "streams",
+    ):
         assert f"    {cmd} " in proc.stdout
 
 
@@ -37,9 +51,12 @@ def test_validate_ok_and_errors(tmp_path):
     proc = neuroadapt("validate", str(PROJECT_ROOT / "protocols" / "alpha_relax.toml"))
     assert proc.returncode == 0 and proc.stdout.strip().endswith(": ok")
     bad = tmp_path / "bad.toml"
-    bad.write_text((PROJECT_ROOT / "protocols" / "alpha_relax.toml").read_text()
-                   .replace("duration = 120.0", "duration = -1")
-                   .replace('parameter = "water_calm"', 'parameter = "waves"'))
+    bad.write_text(
+        (PROJECT_ROOT / "protocols" / "alpha_relax.toml")
+        .read_text()
+        .replace("duration = 120.0", "duration = -1")
+        .replace('parameter = "water_calm"', 'parameter = "waves"')
+    )
     proc = neuroadapt("validate", str(bad))
     assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
     lines = proc.stdout.strip().splitlines()
@@ -49,8 +66,11 @@ def test_validate_ok_and_errors(tmp_path):
 
 def test_validate_reports_missing_scene_parameter_after_fixing_types(tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text((PROJECT_ROOT / "protocols" / "alpha_relax.toml").read_text()
-                   .replace('parameter = "water_calm"', 'parameter = "waves"'))
+    bad.write_text(
+        (PROJECT_ROOT / "protocols" / "alpha_relax.toml")
+        .read_text()
+        .replace('parameter = "water_calm"', 'parameter = "waves"')
+    )
     proc = neuroadapt("validate", str(bad))
     assert proc.returncode == 1
     assert "mappings[2].parameter: scene 'lagoon' has no parameter 'waves'" in proc.stdout
@@ -65,9 +85,19 @@ def test_validate_against_a_headset(tmp_path):
 
 @pytest.mark.live
 def test_no_matching_stream_lists_what_it_saw(uid):
-    proc = neuroadapt("engine", "--protocol", "alpha_relax", "--stream", f"nothing-{uid}",
-                      "--resolve-timeout", "1", "--pub", "tcp://127.0.0.1:*",
-                      "--commands", "tcp://127.0.0.1:*")
+    proc = neuroadapt(
+        "engine",
+        "--protocol",
+        "alpha_relax",
+        "--stream",
+        f"nothing-{uid}",
+        "--resolve-timeout",
+        "1",
+        "--pub",
+        "tcp://127.0.0.1:*",
+        "--commands",
+        "tcp://127.0.0.1:*",
+    )
     line = one_line_error(proc)
     assert line.startswith("neuroadapt: error: no LSL stream with name=")
     assert f"nothing-{uid}" in line and "seen" in line
@@ -88,15 +118,23 @@ def test_unknown_protocol_name_lists_shipped_ones():
 
 
 def test_a_name_is_refused_as_subject_id():
-    proc = neuroadapt("run", "--protocol", "alpha_relax", "--subject", "Jane Doe",
-                      "--stream", "x")
+    proc = neuroadapt("run", "--protocol", "alpha_relax", "--subject", "Jane Doe", "--stream", "x")
     line = one_line_error(proc)
     assert "--subject 'Jane Doe'" in line and "pseudonymous" in line
 
 
 def test_unknown_scene_parameter_on_the_scene_command():
-    proc = neuroadapt("scene", "lagoon", "--headless", "--set", "fogginess=0.5",
-                      "--control", "none", "--duration", "1")
+    proc = neuroadapt(
+        "scene",
+        "lagoon",
+        "--headless",
+        "--set",
+        "fogginess=0.5",
+        "--control",
+        "none",
+        "--duration",
+        "1",
+    )
     line = one_line_error(proc)
     assert "fogginess" in line and "fog_density" in line
 

@@ -19,8 +19,9 @@ SFREQ = 250.0
 @pytest.fixture(scope="module")
 def loaded():
     full = load_protocol(PROJECT_ROOT / "protocols" / "alpha_relax.toml")
-    return type(full)(full.protocol.scaled(0.05), full.path, full.text, full.sha256,
-                      full.outputs, full.initial)  # 6 s baseline + 30 s training
+    return type(full)(
+        full.protocol.scaled(0.05), full.path, full.text, full.sha256, full.outputs, full.initial
+    )  # 6 s baseline + 30 s training
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +35,11 @@ def live_run(loaded, eeg):
     """Chunks of 5 samples; commands at given sample counts; a 2 s gap of lost samples."""
     data, ts = eeg
     pipe = Pipeline(loaded, SFREQ, CH, "sim", autostart=True)
-    commands = {int(12 * SFREQ): ("pause", {}), int(13 * SFREQ): ("difficulty", {"value": 0.8}),
-                int(15 * SFREQ): ("resume", {"source": "supervisor"})}
+    commands = {
+        int(12 * SFREQ): ("pause", {}),
+        int(13 * SFREQ): ("difficulty", {"value": 0.8}),
+        int(15 * SFREQ): ("resume", {"source": "supervisor"}),
+    }
     gap = (int(20 * SFREQ), int(22 * SFREQ))  # samples never received
     steps, markers = [], []
     for i in range(0, len(ts), 5):
@@ -48,7 +52,7 @@ def live_run(loaded, eeg):
         if i in commands:
             name, data_ = commands[i]
             pipe.command(name, **data_)
-        for step in pipe.push(data[i:i + 5], ts[i:i + 5]):
+        for step in pipe.push(data[i : i + 5], ts[i : i + 5]):
             steps.append(step)
             markers += [(m.t, json.loads(m.to_json())) for m in step.markers]
     return pipe, steps, markers
@@ -73,8 +77,11 @@ def test_commands_apply_at_the_next_window_with_its_time(loaded, eeg):
     held = [m for _t, m in markers if m["event"] == "hold_start"]
     assert any(m["reason"] == "stream stalled" for m in held)
     gap_to = next(m["gap"][1] for _t, m in markers if m["event"] == "stream_resumed")
-    after = [s.control for s in steps if s.frame.t > gap_to + 1.0 and s.control is not None
-             and not s.control.end]
+    after = [
+        s.control
+        for s in steps
+        if s.frame.t > gap_to + 1.0 and s.control is not None and not s.control.end
+    ]
     assert after and not after[0].hold
 
 
@@ -82,14 +89,13 @@ def test_replay_with_recorded_markers_reproduces_the_live_output(loaded, eeg):
     _pipe, live_steps, live_markers = live_run(loaded, eeg)
     data, ts = eeg
     keep = np.ones(len(ts), bool)
-    keep[int(20 * SFREQ):int(22 * SFREQ)] = False  # the recording lacks the lost samples
+    keep[int(20 * SFREQ) : int(22 * SFREQ)] = False  # the recording lacks the lost samples
     replay = Pipeline(loaded, SFREQ, CH, "sim", autostart=True)
     assert replay.apply_recorded(live_markers) == 4
     steps = []
     for i in range(0, int(keep.sum()), 997):  # another chunking
-        steps += replay.push(data[keep][i:i + 997], ts[keep][i:i + 997])
-    assert [s.control.to_message() for s in steps] == \
-        [s.control.to_message() for s in live_steps]
+        steps += replay.push(data[keep][i : i + 997], ts[keep][i : i + 997])
+    assert [s.control.to_message() for s in steps] == [s.control.to_message() for s in live_steps]
     replayed = [(m.t, json.loads(m.to_json())) for s in steps for m in s.markers]
     assert replayed == [m for m in live_markers if m[1]["event"] != "stream_resumed"]
 

@@ -28,7 +28,8 @@ class Headset(threading.Thread):
     def __init__(self, source_id: str) -> None:
         super().__init__(daemon=True)
         self.outlet = pylsl.StreamOutlet(
-            make_stream_info("test-eeg", "EEG", CH, 250, "float32", source_id))
+            make_stream_info("test-eeg", "EEG", CH, 250, "float32", source_id)
+        )
         self.gen = SyntheticHeadset(CH, 250.0, seed=2)
         self.paused = threading.Event()
         self.done = threading.Event()
@@ -53,13 +54,25 @@ def wait_for(predicate, timeout: float, what: str):
 @pytest.fixture
 def live(uid, tmp_path):
     loaded = load_protocol(PROJECT_ROOT / "protocols" / "alpha_relax.toml")
-    loaded = type(loaded)(loaded.protocol.scaled(0.05), loaded.path, loaded.text,
-                          loaded.sha256, loaded.outputs, loaded.initial)  # 6 s + 30 s
+    loaded = type(loaded)(
+        loaded.protocol.scaled(0.05),
+        loaded.path,
+        loaded.text,
+        loaded.sha256,
+        loaded.outputs,
+        loaded.initial,
+    )  # 6 s + 30 s
     headset = Headset(f"{uid}-eeg")
     headset.start()
     source = LSLSource(resolve_stream(source_id=f"{uid}-eeg", timeout=5), stall_timeout=0.5)
-    engine = LiveEngine(loaded, source, session_id=uid, pub_address="tcp://127.0.0.1:*",
-                        commands_address="tcp://127.0.0.1:*", stream_name="test-eeg")
+    engine = LiveEngine(
+        loaded,
+        source,
+        session_id=uid,
+        pub_address="tcp://127.0.0.1:*",
+        commands_address="tcp://127.0.0.1:*",
+        stream_name="test-eeg",
+    )
     markers = pylsl.StreamInlet(resolve_stream(source_id=f"{uid}/markers", timeout=5))
     markers.open_stream(5)
     sub = bus.Subscriber(engine.pub.address, ["control", "status"])
@@ -91,7 +104,9 @@ def test_waits_for_start_then_runs_stalls_hold_and_stop_ends(live):
 
     def controls(phase=None):
         poll()
-        return [m for m in seen if m["topic"] == "control" and (phase is None or m["phase"] == phase)]
+        return [
+            m for m in seen if m["topic"] == "control" and (phase is None or m["phase"] == phase)
+        ]
 
     wait_for(lambda: controls("waiting"), 10, "control messages before start")
     assert all(not m["feedback"] for m in controls("waiting"))
@@ -107,8 +122,10 @@ def test_waits_for_start_then_runs_stalls_hold_and_stop_ends(live):
     # A stall: the scene is told to hold, and the recording says so.
     headset.paused.set()
     wait_for(lambda: any(m.get("hold") for m in controls("training")), 10, "a hold")
-    wait_for(lambda: poll() or any(e["event"] == "stream_stalled" for e in markers), 5,
-             "stall marker")
+    wait_for(
+        lambda: poll() or any(e["event"] == "stream_stalled" for e in markers), 5, "stall marker"
+    )
+
     def stalled_status():
         poll()
         return [m for m in seen if m["topic"] == "status" and m["stream"]["state"] == "stalled"]
@@ -116,17 +133,20 @@ def test_waits_for_start_then_runs_stalls_hold_and_stop_ends(live):
     status = wait_for(stalled_status, 5, "stalled status")
     assert status[-1]["stream"]["name"] == "test-eeg"
     headset.paused.clear()
-    wait_for(lambda: poll() or any(e["event"] == "stream_resumed" for e in markers), 10,
-             "resume marker")
+    wait_for(
+        lambda: poll() or any(e["event"] == "stream_resumed" for e in markers), 10, "resume marker"
+    )
     client.request("marker", text="patient moved")
-    wait_for(lambda: poll() or any(e.get("text") == "patient moved" for e in markers), 5,
-             "note marker")
+    wait_for(
+        lambda: poll() or any(e.get("text") == "patient moved" for e in markers), 5, "note marker"
+    )
     # Pause, difficulty and resume: each applied at a window, marked with its time.
     assert client.request("pause")["paused"] is True
     with pytest.raises(bus.BusError, match="already paused"):
         client.request("pause")
-    held = wait_for(lambda: [m for m in controls("training") if m.get("paused")], 5,
-                    "a paused control message")
+    held = wait_for(
+        lambda: [m for m in controls("training") if m.get("paused")], 5, "a paused control message"
+    )
     assert held[-1]["hold"] is True and held[-1]["hold_reason"] == "paused"
     frozen = held[-1]["phase_elapsed"]
     time.sleep(1.0)
@@ -140,18 +160,41 @@ def test_waits_for_start_then_runs_stalls_hold_and_stop_ends(live):
     client.request("resume")
     with pytest.raises(bus.BusError, match="not paused"):
         client.request("resume")
-    wait_for(lambda: [m for m in controls("training") if not m.get("paused")
-                      and m["t_sample"] > held[-1]["t_sample"]], 5, "resumed control")
+    wait_for(
+        lambda: [
+            m
+            for m in controls("training")
+            if not m.get("paused") and m["t_sample"] > held[-1]["t_sample"]
+        ],
+        5,
+        "resumed control",
+    )
     wait_for(lambda: poll() or any(e["event"] == "resume" for e in markers), 5, "resume marker")
     by_event = {e["event"]: e for e in markers}
     assert by_event["pause"]["source"] == "console"
     assert by_event["difficulty"]["value"] == 0.25
     assert by_event["difficulty"]["thresholds"] == [pytest.approx(-1.0 + 0.25 * 3.5)]
     assert by_event["resume"]["paused"] >= 1.0
-    status = wait_for(lambda: poll() or [m for m in seen if m["topic"] == "status"
-                                         and not m["paused"] and m["started"]], 5, "status")
-    for key in ("phase", "phase_kind", "phase_elapsed", "phase_remaining", "instructions",
-                "feedback", "thresholds", "reward_rate", "latency_ms", "quality"):
+    status = wait_for(
+        lambda: (
+            poll()
+            or [m for m in seen if m["topic"] == "status" and not m["paused"] and m["started"]]
+        ),
+        5,
+        "status",
+    )
+    for key in (
+        "phase",
+        "phase_kind",
+        "phase_elapsed",
+        "phase_remaining",
+        "instructions",
+        "feedback",
+        "thresholds",
+        "reward_rate",
+        "latency_ms",
+        "quality",
+    ):
         assert key in status[-1], key
     assert status[-1]["phase"] == "training" and 0 < status[-1]["phase_remaining"] <= 30
     assert set(status[-1]["feedback"]) == {"alpha_rel"}
@@ -160,8 +203,13 @@ def test_waits_for_start_then_runs_stalls_hold_and_stop_ends(live):
     client.request("stop")
     thread.join(10)
     assert result["reason"] == "stopped"
-    wait_for(lambda: poll() or any(e["event"] == "session_end" and e["reason"] == "stopped"
-                                   for e in markers), 5, "session_end marker")
+    wait_for(
+        lambda: (
+            poll() or any(e["event"] == "session_end" and e["reason"] == "stopped" for e in markers)
+        ),
+        5,
+        "session_end marker",
+    )
     end = wait_for(lambda: [m for m in controls() if m["end"]], 5, "the end message")
     assert end[-1]["phase"] == "end"
 
@@ -180,12 +228,21 @@ def test_gentle_exit_tells_the_scene_then_ends_the_session(live):
     assert client.request("gentle_exit", duration=2.0)["duration"] == 2.0
     with pytest.raises(bus.BusError, match="already under way"):
         client.request("gentle_exit")
-    wait_for(lambda: any(m.get("gentle_exit") == {"duration": 2.0} for m in controls()), 5,
-             "the gentle exit in a control message")
+    wait_for(
+        lambda: any(m.get("gentle_exit") == {"duration": 2.0} for m in controls()),
+        5,
+        "the gentle exit in a control message",
+    )
     thread.join(10)
     assert result["reason"] == "gentle_exit"
-    wait_for(lambda: poll() or any(e["event"] == "session_end" and e["reason"] == "gentle_exit"
-                                   for e in markers), 5, "session_end marker")
+    wait_for(
+        lambda: (
+            poll()
+            or any(e["event"] == "session_end" and e["reason"] == "gentle_exit" for e in markers)
+        ),
+        5,
+        "session_end marker",
+    )
     assert any(e["event"] == "gentle_exit" and e["duration"] == 2.0 for e in markers)
     end = wait_for(lambda: [m for m in controls() if m["end"]], 5, "the end message")
     assert end[-1]["gentle_exit"] == {"duration": 2.0}

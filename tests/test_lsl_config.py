@@ -31,13 +31,20 @@ else:
 def test_a_fresh_process_finds_outlets_beyond_liblsls_default_port_range(uid):
     # liblsl's default range is 32 ports; each outlet takes several. A fresh resolver
     # (as LabRecorderCLI and the supervisor are) must still see the later outlets.
-    outlets = [pylsl.StreamOutlet(pylsl.StreamInfo(f"many-{i}", "EEG", 1, 10, "float32",
-                                                   f"{uid}-{i}")) for i in range(45)]
+    outlets = [
+        pylsl.StreamOutlet(pylsl.StreamInfo(f"many-{i}", "EEG", 1, 10, "float32", f"{uid}-{i}"))
+        for i in range(45)
+    ]
     env = dict(os.environ, LSLAPICFG=str(MACHINE_SCOPE_CONFIG))
     try:
         for i in (20, 31, 44):
-            out = subprocess.run([sys.executable, "-c", FIND, f"{uid}-{i}"], env=env,
-                                 capture_output=True, text=True, timeout=30).stdout.strip()
+            out = subprocess.run(
+                [sys.executable, "-c", FIND, f"{uid}-{i}"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout.strip()
             assert out == "found", f"outlet {i} of 45 was not found"
     finally:
         del outlets

@@ -17,8 +17,9 @@ from neuroadapt.sources.files import read_recording
 def scaled_alpha_theta(tmp_path: Path) -> Path:
     """alpha_theta with its phases six times shorter: the IAF is measured after 10 s."""
     text = find_protocol("alpha_theta").read_text(encoding="utf-8")
-    text = re.sub(r"(?m)^duration = ([0-9.]+)",
-                  lambda m: f"duration = {float(m.group(1)) / 6:g}", text)
+    text = re.sub(
+        r"(?m)^duration = ([0-9.]+)", lambda m: f"duration = {float(m.group(1)) / 6:g}", text
+    )
     path = tmp_path / "alpha_theta_short.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -27,7 +28,7 @@ def scaled_alpha_theta(tmp_path: Path) -> Path:
 def run(pipeline: Pipeline, data: np.ndarray, times: np.ndarray, chunk: int) -> list:
     out = []
     for i in range(0, len(data), chunk):
-        out += pipeline.push(data[i:i + chunk], times[i:i + chunk])
+        out += pipeline.push(data[i : i + chunk], times[i : i + chunk])
     return out
 
 
@@ -50,7 +51,8 @@ def test_iaf_protocol_is_chunk_invariant(shared_eeg: Path, tmp_path: Path, chunk
     for a, b in zip(live, big, strict=True):
         assert a.frame.t == b.frame.t
         assert a.frame.values == b.frame.values or all(
-            np.isnan(a.frame.values[k]) and np.isnan(b.frame.values[k]) for k in a.frame.values)
+            np.isnan(a.frame.values[k]) and np.isnan(b.frame.values[k]) for k in a.frame.values
+        )
         assert (a.control is None) == (b.control is None)
         if a.control is not None:
             assert a.control.params == b.control.params and a.control.reward == b.control.reward

@@ -186,10 +186,13 @@ manufacturer = "nobody"
 
 
 def test_cross_field_errors_name_the_field_and_label(tmp_path: Path) -> None:
-    text = GOOD.replace(
-        'channels = ["Fp1", "Fp2", "O1", "O2"]',
-        'channels = ["Fp1", "FP2", "Xx9", "O1", "fp1"]\nunplaced = ["Q"]',
-    ) + '\n[channel_map]\n"EXG Channel 0" = "Zz"\n\n[channel_types]\nTRG = "stim"\n'
+    text = (
+        GOOD.replace(
+            'channels = ["Fp1", "Fp2", "O1", "O2"]',
+            'channels = ["Fp1", "FP2", "Xx9", "O1", "fp1"]\nunplaced = ["Q"]',
+        )
+        + '\n[channel_map]\n"EXG Channel 0" = "Zz"\n\n[channel_types]\nTRG = "stim"\n'
+    )
     problems = _problems(tmp_path, text)
     assert "channels[1]: montage 'standard_1020' writes 'FP2' as 'Fp2'" in problems
     assert any(p.startswith("channels[2]: 'Xx9' is not a channel of montage") for p in problems)
@@ -206,10 +209,13 @@ def test_unknown_montage_is_reported(tmp_path: Path) -> None:
 
 
 def test_non_eeg_and_unplaced_channels_are_exempt_from_the_montage(tmp_path: Path) -> None:
-    text = GOOD.replace(
-        'channels = ["Fp1", "Fp2", "O1", "O2"]',
-        'channels = ["Fp1", "S1", "TRG"]\nunplaced = ["S1"]',
-    ) + '\n[channel_types]\nTRG = "stim"\n'
+    text = (
+        GOOD.replace(
+            'channels = ["Fp1", "Fp2", "O1", "O2"]',
+            'channels = ["Fp1", "S1", "TRG"]\nunplaced = ["S1"]',
+        )
+        + '\n[channel_types]\nTRG = "stim"\n'
+    )
     f = tmp_path / "ok.toml"
     f.write_text(text)
     p = load_profile(f)

@@ -21,17 +21,46 @@ pytestmark = [pytest.mark.live, pytest.mark.render]
 def test_ctrl_c_stops_the_session_cleanly_and_keeps_the_recording(tmp_path, uid):
     env = dict(os.environ, NEUROADAPT_HEADLESS="1", PYTHONUNBUFFERED="1")
     headset = subprocess.Popen(
-        [sys.executable, "-m", "neuroadapt", "simulate", "--name", f"cap-{uid}",
-         "--source-id", f"cap-{uid}", "--duration", "150"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        [
+            sys.executable,
+            "-m",
+            "neuroadapt",
+            "simulate",
+            "--name",
+            f"cap-{uid}",
+            "--source-id",
+            f"cap-{uid}",
+            "--duration",
+            "150",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     log = tmp_path / "run.log"
     try:
         with open(log, "w") as out:
             run = subprocess.Popen(
-                [sys.executable, "-m", "neuroadapt", "run", "--protocol", "alpha_relax",
-                 "--stream", f"cap-{uid}", "--subject", "T01", "--headless", "--no-console",
-                 "--out", str(tmp_path / "sessions")],
-                stdout=out, stderr=subprocess.STDOUT, env=env)
+                [
+                    sys.executable,
+                    "-m",
+                    "neuroadapt",
+                    "run",
+                    "--protocol",
+                    "alpha_relax",
+                    "--stream",
+                    f"cap-{uid}",
+                    "--subject",
+                    "T01",
+                    "--headless",
+                    "--no-console",
+                    "--out",
+                    str(tmp_path / "sessions"),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
             deadline = time.monotonic() + 90
             while "session started" not in log.read_text():
                 assert run.poll() is None, log.read_text()
@@ -53,7 +82,8 @@ def test_ctrl_c_stops_the_session_cleanly_and_keeps_the_recording(tmp_path, uid)
     sid = meta["session_id"]
     assert meta["streams"] == [f"name=cap-{uid}"] + [
         f"name=neuroadapt-{kind},source_id={sid}/{kind}"
-        for kind in ("features", "control", "markers", "scene")]
+        for kind in ("features", "control", "markers", "scene")
+    ]
     shipped = PROJECT_ROOT / "protocols" / "alpha_relax.toml"
     assert (folder / "protocol.toml").read_text() == shipped.read_text()
     streams, _ = pyxdf.load_xdf(str(folder / "session.xdf"))

@@ -40,7 +40,9 @@ def test_demo_leaves_a_complete_session_folder(session):
     # The protocol saved is the one that ran (scaled to the demo's duration).
     from neuroadapt.protocol import parse_protocol
 
-    assert parse_protocol((folder / "protocol.toml").read_text()).duration == pytest.approx(DURATION)
+    assert parse_protocol((folder / "protocol.toml").read_text()).duration == pytest.approx(
+        DURATION
+    )
     # Privacy: no host name in anything the session wrote (LSL's own stream headers
     # in the XDF name the recording machine, as every LSL recording does).
     import re
@@ -59,8 +61,13 @@ def test_recording_holds_every_stream_and_the_phases(session):
     folder, _ = session
     streams, _ = pyxdf.load_xdf(str(folder / "session.xdf"))
     by_name = {s["info"]["name"][0]: s for s in streams}
-    assert {"neuroadapt-sim", "neuroadapt-features", "neuroadapt-control",
-            "neuroadapt-markers", "neuroadapt-scene"} <= set(by_name)
+    assert {
+        "neuroadapt-sim",
+        "neuroadapt-features",
+        "neuroadapt-control",
+        "neuroadapt-markers",
+        "neuroadapt-scene",
+    } <= set(by_name)
     eeg = by_name["neuroadapt-sim"]
     assert eeg["time_series"].shape[1] == 8
     assert len(eeg["time_stamps"]) >= DURATION * 250 * 0.95
@@ -77,7 +84,7 @@ def test_alpha_steps_move_the_scene_the_right_way(session):
 
     folder, _ = session
     s = load_session_xdf(folder / "session.xdf")
-    (_, _, t0, t1), = [p for p in s.phases() if p[1] == "training"]
+    ((_, _, t0, t1),) = [p for p in s.phases() if p[1] == "training"]
     span = t1 - t0
 
     def mean_in(stream, label, a, b):

@@ -26,8 +26,15 @@ pytestmark = [pytest.mark.live, pytest.mark.render]
 
 
 def supervisor(tmp_path: Path, duration: float) -> tuple[SessionSupervisor, list[str]]:
-    plan, script = demo_plan(duration=duration, headless=True, out=tmp_path, seed=1,
-                             protocol="alpha_relax", subject="T01", scene=None)
+    plan, script = demo_plan(
+        duration=duration,
+        headless=True,
+        out=tmp_path,
+        seed=1,
+        protocol="alpha_relax",
+        subject="T01",
+        scene=None,
+    )
     plan.start_after = None  # start after the 5 s signal check
     lines: list[str] = []
     sup = SessionSupervisor(plan, echo=lines.append)
@@ -64,8 +71,10 @@ def load(folder: Path) -> dict:
 
 def markers(by_name: dict) -> list[tuple[float, dict]]:
     m = by_name["neuroadapt-markers"]
-    return [(float(t), json.loads(v[0])) for t, v in zip(m["time_stamps"], m["time_series"],
-                                                          strict=True)]
+    return [
+        (float(t), json.loads(v[0]))
+        for t, v in zip(m["time_stamps"], m["time_series"], strict=True)
+    ]
 
 
 @pytest.mark.timeout(150)

@@ -44,15 +44,24 @@ def _code_lines(source: str) -> set[int]:
     previous = tokenize.NEWLINE
     for tok in tokens:
         kind = tok.type
-        if kind in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
-                    tokenize.DEDENT, tokenize.ENDMARKER):
+        if kind in (
+            tokenize.COMMENT,
+            tokenize.NL,
+            tokenize.NEWLINE,
+            tokenize.INDENT,
+            tokenize.DEDENT,
+            tokenize.ENDMARKER,
+        ):
             if kind in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
                 previous = kind
             continue
         # A string that starts a logical line on its own is a docstring or a bare
         # string statement: not code.
-        if kind == tokenize.STRING and previous in (tokenize.NEWLINE, tokenize.INDENT,
-                                                    tokenize.DEDENT):
+        if kind == tokenize.STRING and previous in (
+            tokenize.NEWLINE,
+            tokenize.INDENT,
+            tokenize.DEDENT,
+        ):
             previous = tokenize.STRING
             continue
         previous = kind
@@ -68,8 +77,9 @@ def _is_own_import(node: ast.stmt, package: str) -> bool:
     return False
 
 
-def measure(path: Path, package: str = "neuroadapt") -> tuple[list[Definition],
-                                                              list[Definition], int]:
+def measure(
+    path: Path, package: str = "neuroadapt"
+) -> tuple[list[Definition], list[Definition], int]:
     """Functions, classes and the number of function-level own-package imports of a file."""
     source = path.read_text(encoding="utf-8")
     tree = ast.parse(source)
@@ -89,25 +99,39 @@ def measure(path: Path, package: str = "neuroadapt") -> tuple[list[Definition],
                 if inner is not node and _is_own_import(inner, package):
                     inner_imports += 1
         elif isinstance(node, ast.ClassDef):
-            methods = [n for n in node.body
-                       if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
-            attrs = {t.attr for m in methods for t in ast.walk(m)
-                     if isinstance(t, ast.Attribute) and isinstance(t.ctx, ast.Store)
-                     and isinstance(t.value, ast.Name) and t.value.id == "self"}
-            classes.append(Definition(rel, node.name, node.lineno, loc(node),
-                                      len(methods), len(attrs)))
+            methods = [
+                n for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+            ]
+            attrs = {
+                t.attr
+                for m in methods
+                for t in ast.walk(m)
+                if isinstance(t, ast.Attribute)
+                and isinstance(t.ctx, ast.Store)
+                and isinstance(t.value, ast.Name)
+                and t.value.id == "self"
+            }
+            classes.append(
+                Definition(rel, node.name, node.lineno, loc(node), len(methods), len(attrs))
+            )
     return functions, classes, inner_imports
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("paths", nargs="*", default=list(DEFAULT_PATHS),
-                        help="folders or files relative to the project (default: "
-                             "%(default)s)")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        default=list(DEFAULT_PATHS),
+        help="folders or files relative to the project (default: %(default)s)",
+    )
     parser.add_argument("--top", type=int, default=10, help="rows per table (%(default)s)")
     args = parser.parse_args(argv)
-    files = sorted(p for arg in args.paths for p in
-                   ((ROOT / arg).rglob("*.py") if (ROOT / arg).is_dir() else [ROOT / arg]))
+    files = sorted(
+        p
+        for arg in args.paths
+        for p in ((ROOT / arg).rglob("*.py") if (ROOT / arg).is_dir() else [ROOT / arg])
+    )
     functions: list[Definition] = []
     classes: list[Definition] = []
     inner = 0
@@ -118,15 +142,17 @@ def main(argv: list[str] | None = None) -> int:
         inner += n
     functions.sort(key=lambda d: -d.loc)
     classes.sort(key=lambda d: -d.loc)
-    print(f"files: {len(files)}   functions: {len(functions)}   classes: {len(classes)}   "
-          f"function-level imports of the package: {inner}")
+    print(
+        f"files: {len(files)}   functions: {len(functions)}   classes: {len(classes)}   "
+        f"function-level imports of the package: {inner}"
+    )
     long = [d for d in functions if d.loc > 60]
     print(f"functions over 60 lines of code: {len(long)}")
     print("\nlongest functions (lines of code)")
-    for d in functions[:args.top]:
+    for d in functions[: args.top]:
         print(f"  {d.loc:4d}  {d.path}:{d.line}  {d.name}")
     print("\nlargest classes (lines of code, methods, attributes)")
-    for d in classes[:args.top]:
+    for d in classes[: args.top]:
         print(f"  {d.loc:4d} {d.methods:3d} {d.attributes:3d}  {d.path}:{d.line}  {d.name}")
     return 0
 

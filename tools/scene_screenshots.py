@@ -3,6 +3,7 @@
 Run from the repository root: python tools/scene_screenshots.py SCENE (one scene per
 process: Panda3D has one ShowBase per process). Needs Pillow (a matplotlib dependency).
 """
+
 import sys
 from pathlib import Path
 
@@ -26,7 +27,10 @@ for shot, values in shots.items():
     path = OUT / f"{name}-{shot}.png"
     app.screenshot(path)
     # An adaptive palette keeps each picture small enough for the repository.
-    picture = Image.open(path).convert("RGB").quantize(
-        colors=96, dither=Image.Dither.FLOYDSTEINBERG, method=Image.Quantize.MEDIANCUT)
+    picture = (
+        Image.open(path)
+        .convert("RGB")
+        .quantize(colors=96, dither=Image.Dither.FLOYDSTEINBERG, method=Image.Quantize.MEDIANCUT)
+    )
     picture.save(path, optimize=True)
 app.close()

@@ -20,7 +20,7 @@ import hmac
 import ipaddress
 from urllib.parse import urlsplit
 
-from ..errors import ConfigError
+from neuroadapt.errors import ConfigError
 
 TOKEN_ENV = "NEUROADAPT_CONSOLE_TOKEN"
 TOKEN_COOKIE = "neuroadapt_console"
@@ -48,11 +48,15 @@ def check_listen(host: str, token: str | None) -> None:
         :data:`MIN_TOKEN_LENGTH` characters.
     """
     if token is not None and len(token) < MIN_TOKEN_LENGTH:
-        raise ConfigError(f"{TOKEN_ENV}: use at least {MIN_TOKEN_LENGTH} characters "
-                          "(e.g. python -c 'import secrets; print(secrets.token_urlsafe())')")
+        raise ConfigError(
+            f"{TOKEN_ENV}: use at least {MIN_TOKEN_LENGTH} characters "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe())')"
+        )
     if not is_loopback(host) and not token:
-        raise ConfigError(f"--host {host}: a console beyond loopback needs a token in "
-                          f"{TOKEN_ENV} (health data must not be open to the network)")
+        raise ConfigError(
+            f"--host {host}: a console beyond loopback needs a token in "
+            f"{TOKEN_ENV} (health data must not be open to the network)"
+        )
 
 
 def token_matches(given: str | None, expected: str) -> bool:
@@ -86,5 +90,13 @@ def same_origin(origin: str | None, host_header: str | None) -> bool:
     return parts.scheme in ("http", "https") and parts.netloc.lower() == host_header.lower()
 
 
-__all__ = ["MIN_TOKEN_LENGTH", "TOKEN_COOKIE", "TOKEN_ENV", "check_listen", "host_allowed",
-           "is_loopback", "same_origin", "token_matches"]
+__all__ = [
+    "MIN_TOKEN_LENGTH",
+    "TOKEN_COOKIE",
+    "TOKEN_ENV",
+    "check_listen",
+    "host_allowed",
+    "is_loopback",
+    "same_origin",
+    "token_matches",
+]

@@ -36,11 +36,17 @@ import zmq
 import zmq.asyncio
 from aiohttp import WSMsgType, web
 
-from .. import bus
-from ..errors import ConfigError
-from ..lsl import STREAM_SCENE
-from .security import TOKEN_COOKIE, check_listen, host_allowed, same_origin, token_matches
-from .view import ConsoleRequestError, ConsoleState, client_command
+from neuroadapt import bus
+from neuroadapt.console.security import (
+    TOKEN_COOKIE,
+    check_listen,
+    host_allowed,
+    same_origin,
+    token_matches,
+)
+from neuroadapt.console.view import ConsoleRequestError, ConsoleState, client_command
+from neuroadapt.errors import ConfigError
+from neuroadapt.lsl import STREAM_SCENE
 
 STATIC_DIR = Path(str(files("neuroadapt") / "console" / "static"))
 #: Files of the session folder the console may serve (never the recording itself).
@@ -49,13 +55,24 @@ COMMAND_TIMEOUT = 3.0
 PUSH_INTERVAL = 0.25  # s between view pushes while something changed
 SCENE_PUSH_INTERVAL = 0.1  # s: the scene sends 60+ frames/s; the page needs far fewer
 
-_CSP_PAGE = ("default-src 'self'; connect-src 'self' {ws}; img-src 'self' data:; "
-             "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+_CSP_PAGE = (
+    "default-src 'self'; connect-src 'self' {ws}; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 # The report is one self-contained HTML file: inline style, embedded PNGs, no script.
-_CSP_REPORT = ("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-               "script-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
-_LABELS = {"start": "Start", "pause": "Pause", "resume": "Resume", "stop": "Stop",
-           "gentle_exit": "Gentle exit", "marker": "Note", "set": "Difficulty"}
+_CSP_REPORT = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "script-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+_LABELS = {
+    "start": "Start",
+    "pause": "Pause",
+    "resume": "Resume",
+    "stop": "Stop",
+    "gentle_exit": "Gentle exit",
+    "marker": "Note",
+    "set": "Difficulty",
+}
 
 
 @dataclass(frozen=True)
@@ -108,8 +125,10 @@ def session_file(root: Path, relative: str) -> Path | None:
 
 
 def _forbidden(reason: str) -> web.Response:
-    page = ("<!doctype html><meta charset='utf-8'><title>neuroadapt console</title>"
-            f"<h1>neuroadapt console</h1><p>{reason}</p>")
+    page = (
+        "<!doctype html><meta charset='utf-8'><title>neuroadapt console</title>"
+        f"<h1>neuroadapt console</h1><p>{reason}</p>"
+    )
     return web.Response(status=403, text=page, content_type="text/html")
 
 
@@ -165,8 +184,10 @@ class Console:
             return response
         if token_matches(request.cookies.get(TOKEN_COOKIE), token):
             return await handler(request)
-        return _forbidden("This console needs its access token: open the address given "
-                          "to you with ?token=... once.")
+        return _forbidden(
+            "This console needs its access token: open the address given "
+            "to you with ?token=... once."
+        )
 
     async def _headers(self, request: web.Request, response: web.StreamResponse) -> None:
         response.headers["Cache-Control"] = "no-store"
@@ -177,8 +198,7 @@ class Console:
             response.headers["Content-Security-Policy"] = _CSP_REPORT
         else:
             ws = f"ws://{request.host}" if host_allowed(request.host) else ""
-            response.headers["Content-Security-Policy"] = _CSP_PAGE.format(ws=ws).replace(
-                "  ", " ")
+            response.headers["Content-Security-Policy"] = _CSP_PAGE.format(ws=ws).replace("  ", " ")
 
     async def _index(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC_DIR / "index.html")
@@ -231,12 +251,20 @@ class Console:
         try:
             cmd, body = client_command(req)
         except ConsoleRequestError as exc:
-            await self._broadcast({"type": "reply", "action": action, "ok": False,
-                                   "message": str(exc), "id": req.get("id")})
+            await self._broadcast(
+                {
+                    "type": "reply",
+                    "action": action,
+                    "ok": False,
+                    "message": str(exc),
+                    "id": req.get("id"),
+                }
+            )
             return
         ok, message = await self.command(cmd, body)
-        await self._broadcast({"type": "reply", "action": action, "ok": ok, "message": message,
-                               "id": req.get("id")})
+        await self._broadcast(
+            {"type": "reply", "action": action, "ok": ok, "message": message, "id": req.get("id")}
+        )
 
     async def command(self, cmd: str, body: dict) -> tuple[bool, str]:
         """Send one command to the engine (one at a time); returns (accepted, message)."""
@@ -244,8 +272,9 @@ class Console:
         label = _LABELS.get(cmd, cmd)
         async with self._lock:
             try:
-                reply = await self._loop.run_in_executor(self._executor, self._request, cmd,
-                                                         {**body, "source": "console"})
+                reply = await self._loop.run_in_executor(
+                    self._executor, self._request, cmd, {**body, "source": "console"}
+                )
             except bus.BusError as exc:
                 text = str(exc).replace(f"{cmd!r} refused: ", f"{label} refused: ")
                 return False, text
@@ -254,8 +283,13 @@ class Console:
             return True, f"Difficulty set to {body['difficulty']:.2f}"
         if cmd == "gentle_exit":
             return True, f"Gentle exit over {detail.get('duration', body['duration']):g} s"
-        done = {"start": "Session started", "pause": "Paused", "resume": "Resumed",
-                "stop": "Session stopped", "marker": "Note added"}
+        done = {
+            "start": "Session started",
+            "pause": "Paused",
+            "resume": "Resumed",
+            "stop": "Session stopped",
+            "marker": "Note added",
+        }
         return True, done.get(cmd, f"{label}: done")
 
     def _request(self, cmd: str, body: dict) -> dict:
@@ -333,8 +367,11 @@ class Console:
             try:
                 self._mirror_scene_once(source_id)
             except Exception as exc:  # keep mirroring: the scene may come back
-                print(f"console: scene mirror: {type(exc).__name__}: {exc}", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"console: scene mirror: {type(exc).__name__}: {exc}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 self._threads_stop.wait(1.0)
 
     def _mirror_scene_once(self, source_id: str) -> None:
@@ -342,10 +379,13 @@ class Console:
         import pylsl
         from pylsl.util import LostError
 
-        from ..lsl import channel_labels
+        from neuroadapt.lsl import channel_labels
 
-        infos = [i for i in pylsl.resolve_byprop("source_id", source_id, 1, 1.0)
-                 if i.name() == STREAM_SCENE]
+        infos = [
+            i
+            for i in pylsl.resolve_byprop("source_id", source_id, 1, 1.0)
+            if i.name() == STREAM_SCENE
+        ]
         if not infos:
             return
         inlet = pylsl.StreamInlet(infos[0], max_buflen=2, recover=False)
@@ -415,8 +455,10 @@ class Console:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            raise ConfigError(f"--host {self.config.host} --port {self.config.port}: cannot "
-                              f"listen ({exc.strerror or exc})") from None
+            raise ConfigError(
+                f"--host {self.config.host} --port {self.config.port}: cannot "
+                f"listen ({exc.strerror or exc})"
+            ) from None
         host, port = runner.addresses[0][:2]
         self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
         coros = [self._listen_bus(), self._pusher()]
@@ -425,8 +467,12 @@ class Console:
         tasks = [asyncio.ensure_future(c) for c in coros]
         scene = None
         if self.config.scene_source_id:
-            scene = threading.Thread(target=self._read_scene, args=(self.config.scene_source_id,),
-                                     name="console-scene", daemon=True)
+            scene = threading.Thread(
+                target=self._read_scene,
+                args=(self.config.scene_source_id,),
+                name="console-scene",
+                daemon=True,
+            )
             scene.start()
         if ready is not None:
             ready(self.url)

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..errors import NeuroadaptError
+from neuroadapt.errors import NeuroadaptError
 
 #: Quality level -> traffic light colour (the page also prints the level and reason).
 LIGHTS = {"good": "green", "fair": "amber", "bad": "red"}
@@ -115,8 +115,9 @@ class ConsoleState:
                 self.t_first = t_sample if self.t_first is None else self.t_first
                 self.t_last = t_sample
             if not self.phases_seen or self.phases_seen[-1]["index"] != index:
-                self.phases_seen.append({"index": index, "name": name,
-                                         "kind": _text(msg.get("phase_kind"))})
+                self.phases_seen.append(
+                    {"index": index, "name": name, "kind": _text(msg.get("phase_kind"))}
+                )
             if msg.get("feedback") is True and not msg.get("hold"):
                 self.windows_feedback += 1
                 self.windows_rewarded += msg.get("reward") is True
@@ -155,9 +156,14 @@ class ConsoleState:
         for name, q in _dict(self.status.get("quality")).items():
             q = _dict(q)
             level = q.get("level") if q.get("level") in LIGHTS else "unknown"
-            out.append({"name": str(name), "level": level,
-                        "light": LIGHTS.get(level, "grey"),
-                        "reason": _text(q.get("reason")) or ("" if level != "unknown" else "?")})
+            out.append(
+                {
+                    "name": str(name),
+                    "level": level,
+                    "light": LIGHTS.get(level, "grey"),
+                    "reason": _text(q.get("reason")) or ("" if level != "unknown" else "?"),
+                }
+            )
         return out
 
     def _phase(self) -> dict:
@@ -206,8 +212,11 @@ class ConsoleState:
         if fresh:
             return {"source": "scene", "connected": True, "params": _pairs(self.scene)}
         params = {k: _num(v) for k, v in _dict(self.control.get("params")).items()}
-        return {"source": "control", "connected": False if self.scene_configured else None,
-                "params": _pairs(params)}
+        return {
+            "source": "control",
+            "connected": False if self.scene_configured else None,
+            "params": _pairs(params),
+        }
 
     def summary(self) -> dict | None:
         """How the session ended, or None while it runs."""
@@ -242,8 +251,11 @@ class ConsoleState:
         return {
             "engine": self._engine_state(now),
             "started": st.get("started") is True or (isinstance(index, int) and index >= 0),
-            "paused": (self.control.get("paused") if isinstance(self.control.get("paused"), bool)
-                       else st.get("paused") is True),
+            "paused": (
+                self.control.get("paused")
+                if isinstance(self.control.get("paused"), bool)
+                else st.get("paused") is True
+            ),
             "stream": {
                 "name": _text(stream.get("name")),
                 "state": _text(stream.get("state")),
@@ -258,10 +270,13 @@ class ConsoleState:
             "phase": self._phase(),
             "feedback": self._feedback(),
             "reward_rate": self.reward_rate(),
-            "difficulty": {"value": _num(difficulty.get("value")),
-                           "adjustable": difficulty.get("adjustable") is True},
-            "gentle_exit": (_num(_dict(gentle).get("duration")) or GENTLE_EXIT_DEFAULT
-                            if gentle else None),
+            "difficulty": {
+                "value": _num(difficulty.get("value")),
+                "adjustable": difficulty.get("adjustable") is True,
+            },
+            "gentle_exit": (
+                _num(_dict(gentle).get("duration")) or GENTLE_EXIT_DEFAULT if gentle else None
+            ),
             "scene": self._scene(now),
             "ended": self.ended,
             "summary": self.summary(),

@@ -301,8 +301,9 @@ class ArtifactMetrics:
 
     def take(self, columns: np.ndarray | Sequence[int]) -> ArtifactMetrics:
         """The measures of some channels only (indices into the last axis)."""
-        return ArtifactMetrics(**{f.name: getattr(self, f.name)[..., columns]
-                                  for f in fields(self)})
+        return ArtifactMetrics(
+            **{f.name: getattr(self, f.name)[..., columns] for f in fields(self)}
+        )
 
     @property
     def emg_ratio(self) -> np.ndarray:
@@ -387,8 +388,16 @@ class _Blocks:
     rotation: np.ndarray  # (p, n_bins) complex: phase of block position j at each bin
 
 
-def _count_beyond(blocks: np.ndarray, level: np.ndarray, p: int, q: int, *, above: bool,
-                  block_max: np.ndarray, block_min: np.ndarray) -> np.ndarray:
+def _count_beyond(
+    blocks: np.ndarray,
+    level: np.ndarray,
+    p: int,
+    q: int,
+    *,
+    above: bool,
+    block_max: np.ndarray,
+    block_min: np.ndarray,
+) -> np.ndarray:
     """Per (window, channel), the samples at or above ``level`` (or at or below it).
 
     ``blocks`` is (n_blocks, g, n_ch), with its extremes ``block_max`` and
@@ -689,8 +698,9 @@ class ArtifactDetector:
         tt = np.arange(n)
         weight = np.where((low_bins == 0) | (2 * low_bins == n), 1.0, 2.0) * low[low_bins] / n
         phase = 2.0 * np.pi * np.outer(low_bins, tt) / n
-        synthesis = np.concatenate([weight[:, None] * np.cos(phase),
-                                    -weight[:, None] * np.sin(phase)])
+        synthesis = np.concatenate(
+            [weight[:, None] * np.cos(phase), -weight[:, None] * np.sin(phase)]
+        )
         basis_dft = scipy.fft.rfft(basis, axis=0)[:n_bins].T.copy()
         # One-sided density of a periodic Hann window (sum of w^2 = 3n/8) times the bin
         # width sfreq/n: power per bin in µV², summing to band power as BandPower does.
@@ -698,8 +708,20 @@ class ArtifactDetector:
         power_scale = 2.0 / (self._sfreq * (3.0 * n / 8.0)) * (self._sfreq / n)
         assert not bands[0].any()  # bands start at 1 Hz: bin 0 is in none
         pairs = np.repeat(bands[1:n_band], 2, axis=0)
-        plan = _Plan(basis, n_bins, basis_dft, left, right, left_conj, right_conj,
-                     bands[:n_band], pairs, power_scale, low_bins, synthesis)
+        plan = _Plan(
+            basis,
+            n_bins,
+            basis_dft,
+            left,
+            right,
+            left_conj,
+            right_conj,
+            bands[:n_band],
+            pairs,
+            power_scale,
+            low_bins,
+            synthesis,
+        )
         # setdefault: two threads building the same plan end up sharing one.
         return self._plans.setdefault(n, plan)
 
@@ -729,8 +751,9 @@ class ArtifactDetector:
         dft[:, 2 * plan.n_bins :] = positions
         return self._block_plans.setdefault(key, _Blocks(g, p, q, dft, rotation))
 
-    def measure_sliding(self, data: np.ndarray, n_window: int, hop: int, *,
-                        finite: bool = False) -> ArtifactMetrics:
+    def measure_sliding(
+        self, data: np.ndarray, n_window: int, hop: int, *, finite: bool = False
+    ) -> ArtifactMetrics:
         """Measures of every window of a stretch of raw samples, reusing their overlap.
 
         Window ``i`` holds samples ``i * hop`` to ``i * hop + n_window - 1``; the
@@ -808,10 +831,12 @@ class ArtifactDetector:
         # A float32 stream's rail value comes back bit-identical, so "equal" allows
         # for float32 rounding only.
         tol = 1e-7 * abs_max
-        at_top = _count_beyond(blocks, top - tol, p, q, above=True,
-                               block_max=block_max, block_min=block_min)
-        at_bottom = _count_beyond(blocks, bottom + tol, p, q, above=False,
-                                  block_max=block_max, block_min=block_min)
+        at_top = _count_beyond(
+            blocks, top - tol, p, q, above=True, block_max=block_max, block_min=block_min
+        )
+        at_bottom = _count_beyond(
+            blocks, bottom + tol, p, q, above=False, block_max=block_max, block_min=block_min
+        )
         moving = (top - bottom) > tol
         pinned = np.where(moving, np.maximum(at_top, at_bottom) / n_window, 0.0)
 
@@ -820,8 +845,11 @@ class ArtifactDetector:
         d = _DETREND_DEGREE + 1
         parts = np.empty((n_blocks, n_ch, blk.dft.shape[1]))  # (n_blocks, n_ch, n_cols)
         for c in range(0, n_ch, _DFT_CHANNELS):
-            np.matmul(blocks[..., c : c + _DFT_CHANNELS].transpose(0, 2, 1), blk.dft,
-                      out=parts[:, c : c + _DFT_CHANNELS])
+            np.matmul(
+                blocks[..., c : c + _DFT_CHANNELS].transpose(0, 2, 1),
+                blk.dft,
+                out=parts[:, c : c + _DFT_CHANNELS],
+            )
         bins = parts[..., : 2 * nb].view(np.complex128)  # (n_blocks, n_ch, nb)
         coef = parts[0 : n_windows * q : q, :, 2 * nb : 2 * nb + d].copy()
         for j in range(1, p):
@@ -854,11 +882,11 @@ class ArtifactDetector:
         ss_b = np.einsum("bgc,bgc->bc", centred, centred)
         means = self._per_window(mean_b, p, q, n_windows)
         spread = combine(ss_b, np.sum) + g * np.square(
-            means - means.mean(axis=1, keepdims=True)).sum(axis=1)
+            means - means.mean(axis=1, keepdims=True)
+        ).sum(axis=1)
         resid = spread - np.square(coef[..., 1:]).sum(axis=-1)
         std = np.sqrt(np.maximum(resid, 0.0) / n_window)
-        return self._spectral(plan, spectrum, finite, std=std, abs_max=abs_max,
-                              pinned=pinned)
+        return self._spectral(plan, spectrum, finite, std=std, abs_max=abs_max, pinned=pinned)
 
     @staticmethod
     def _per_window(block_values: np.ndarray, p: int, q: int, n_windows: int) -> np.ndarray:
@@ -892,12 +920,14 @@ class ArtifactDetector:
         std = np.sqrt(np.einsum("...n,...n->...", detrended, detrended) / n)
         spectrum = scipy.fft.rfft(detrended, axis=-1)[..., : plan.n_bins]
         m = self._spectral(plan, spectrum, finite, std=std, abs_max=abs_max, pinned=pinned)
-        return ArtifactMetrics(**{f.name: getattr(m, f.name).reshape(*lead, n_ch)
-                                  for f in fields(ArtifactMetrics)})
+        return ArtifactMetrics(
+            **{f.name: getattr(m, f.name).reshape(*lead, n_ch) for f in fields(ArtifactMetrics)}
+        )
 
     @staticmethod
-    def _spectral(plan: _Plan, spectrum: np.ndarray, finite: np.ndarray,
-                  **measures: np.ndarray) -> ArtifactMetrics:
+    def _spectral(
+        plan: _Plan, spectrum: np.ndarray, finite: np.ndarray, **measures: np.ndarray
+    ) -> ArtifactMetrics:
         """Complete the measures from the detrended spectrum's first bins.
 
         ``spectrum`` is (n_windows, n_ch, n_bins); ``finite`` and ``measures``
@@ -1008,8 +1038,10 @@ class ArtifactDetector:
         """
         tripped = self._decide(metrics)
         any_row = tripped.any(axis=-1)  # (n_windows, n_detectors)
-        return [self._to_result(t) if hit.any() else WindowArtifacts({})
-                for t, hit in zip(tripped, any_row, strict=True)]
+        return [
+            self._to_result(t) if hit.any() else WindowArtifacts({})
+            for t, hit in zip(tripped, any_row, strict=True)
+        ]
 
 
 def _check_sfreq(sfreq: float) -> float:

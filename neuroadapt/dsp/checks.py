@@ -47,7 +47,8 @@ def finite_chunk(chunk: np.ndarray, n_channels: int, state: str) -> np.ndarray:
     chunk = np.asarray(chunk, dtype=np.float64)
     if chunk.ndim != 2 or chunk.shape[1] != n_channels:
         raise ValueError(
-            f"chunk must have shape (n_samples, {n_channels}), got shape {chunk.shape}")
+            f"chunk must have shape (n_samples, {n_channels}), got shape {chunk.shape}"
+        )
     if not np.isfinite(chunk).all():
         raise ValueError(f"chunk holds NaN or Inf; the {state} state was left unchanged")
     return chunk

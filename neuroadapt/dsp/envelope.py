@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg, signal
 
-from .checks import finite_chunk, positive
+from neuroadapt.dsp.checks import finite_chunk, positive
 
 __all__ = [
     "EnvelopeTracker",

@@ -24,15 +24,15 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..buffer import RingBuffer
-from ..protocol.loader import check_against_stream
-from ..protocol.schema import Protocol
-from .artifacts import ArtifactDetector, ArtifactMetrics, WindowArtifacts, is_frontal
-from .bandpower import BandPower, relative_power
-from .envelope import EnvelopeTracker
-from .filters import CausalFilter, design_preprocessing
-from .measures import DEFAULT_IAF, asymmetry, ratio, region_indices
-from .quality import ChannelQuality, QualityChange
+from neuroadapt.buffer import RingBuffer
+from neuroadapt.dsp.artifacts import ArtifactDetector, ArtifactMetrics, WindowArtifacts, is_frontal
+from neuroadapt.dsp.bandpower import BandPower, relative_power
+from neuroadapt.dsp.envelope import EnvelopeTracker
+from neuroadapt.dsp.filters import CausalFilter, design_preprocessing
+from neuroadapt.dsp.measures import DEFAULT_IAF, asymmetry, ratio, region_indices
+from neuroadapt.dsp.quality import ChannelQuality, QualityChange
+from neuroadapt.protocol.loader import check_against_stream
+from neuroadapt.protocol.schema import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -163,9 +163,16 @@ class FeatureExtractor:
         When a needed channel is missing or a band is above Nyquist.
     """
 
-    def __init__(self, protocol: Protocol, sfreq: float, ch_names: Sequence[str],
-                 stream: str = "stream", *, ch_types: Sequence[str] | None = None,
-                 detect_artifacts: bool = True) -> None:
+    def __init__(
+        self,
+        protocol: Protocol,
+        sfreq: float,
+        ch_names: Sequence[str],
+        stream: str = "stream",
+        *,
+        ch_types: Sequence[str] | None = None,
+        detect_artifacts: bool = True,
+    ) -> None:
         check_against_stream(protocol, sfreq, ch_names, stream)
         upper = [c.upper() for c in ch_names]
         types = [t.lower() for t in ch_types] if ch_types else ["eeg"] * len(ch_names)
@@ -207,13 +214,14 @@ class FeatureExtractor:
         self._measurer: ArtifactDetector | None = None
         if detect_artifacts:
             try:
-                self.detector = ArtifactDetector(sfreq, [ch_names[i] for i in judged],
-                                                 line_freq=line)
+                self.detector = ArtifactDetector(
+                    sfreq, [ch_names[i] for i in judged], line_freq=line
+                )
                 if eeg:
-                    self.quality = ChannelQuality(sfreq, [ch_names[i] for i in eeg],
-                                                  line_freq=line)
-                self._measurer = ArtifactDetector(sfreq, [ch_names[i] for i in measured],
-                                                  line_freq=line, frontal=[])
+                    self.quality = ChannelQuality(sfreq, [ch_names[i] for i in eeg], line_freq=line)
+                self._measurer = ArtifactDetector(
+                    sfreq, [ch_names[i] for i in measured], line_freq=line, frontal=[]
+                )
             except ValueError as exc:  # e.g. too low a rate to see muscle activity
                 log.warning("%s: artifact detection is off: %s", stream, exc)
                 self.detector = self.quality = self._measurer = None
@@ -221,9 +229,9 @@ class FeatureExtractor:
         sig = protocol.signal
         self.n_window = int(round(sig.window * sfreq))
         self.n_hop = max(1, int(round(sig.hop * sfreq)))
-        self._filter = CausalFilter(design_preprocessing(sfreq, sig.highpass or None,
-                                                         sig.notch or None),
-                                    len(used))
+        self._filter = CausalFilter(
+            design_preprocessing(sfreq, sig.highpass or None, sig.notch or None), len(used)
+        )
         # Room for one window plus the samples that arrive between two windows,
         # with slack for bursty delivery; larger pushes are cut into pieces, each
         # of whose windows are computed together: up to _BATCH windows, as long as
@@ -233,10 +241,18 @@ class FeatureExtractor:
         self._buffer = RingBuffer(self.n_window + 2 * self._piece, len(used))
         self._raw = RingBuffer(self.n_window + 2 * self._piece, len(ch_names))
         self._protocol = protocol
-        self._chans = {name: np.array([cols.index(i) for i in idx], dtype=int)
-                       for name, idx in feature_cols.items()}
-        iaf_cols = sorted({c for f in protocol.features if f.iaf_band is not None
-                           for c in self._chans[f.name].tolist()})
+        self._chans = {
+            name: np.array([cols.index(i) for i in idx], dtype=int)
+            for name, idx in feature_cols.items()
+        }
+        iaf_cols = sorted(
+            {
+                c
+                for f in protocol.features
+                if f.iaf_band is not None
+                for c in self._chans[f.name].tolist()
+            }
+        )
         self._iaf_chans = np.array(iaf_cols, dtype=int) if iaf_cols else None
         self.names = [f.name for f in protocol.features]
         # (feature, "band" | "total") -> tracker, its output buffer, and the absolute
@@ -268,8 +284,9 @@ class FeatureExtractor:
             for b in (band, total):
                 if b is not None and b not in bands:
                     bands.append(b)
-            self._specs.append((f, bands.index(band),
-                                bands.index(total) if total is not None else None))
+            self._specs.append(
+                (f, bands.index(band), bands.index(total) if total is not None else None)
+            )
             if f.method == "envelope":
                 n = len(self._chans[f.name])
                 for role, b in (("band", band), ("total", total)):
@@ -277,8 +294,9 @@ class FeatureExtractor:
                         tracker = EnvelopeTracker(self.sfreq, b, n)
                         buf = RingBuffer(self._buffer.capacity, n)
                         self._envelopes[(f.name, role)] = (tracker, buf, self._buffer.n_written)
-        self._bp = BandPower(self.sfreq, self.n_window, {f"{lo:g}-{hi:g}": (lo, hi)
-                                                         for lo, hi in bands})
+        self._bp = BandPower(
+            self.sfreq, self.n_window, {f"{lo:g}-{hi:g}": (lo, hi) for lo, hi in bands}
+        )
 
     def set_iaf(self, iaf: float) -> None:
         """Move IAF-relative bands to a measured individual alpha frequency.
@@ -289,8 +307,11 @@ class FeatureExtractor:
         if not np.isfinite(iaf) or iaf <= 0 or iaf == self.iaf:
             return
         self.iaf = iaf
-        kept = {k: v for k, v in self._envelopes.items()
-                if next(f for f in self._protocol.features if f.name == k[0]).iaf_band is None}
+        kept = {
+            k: v
+            for k, v in self._envelopes.items()
+            if next(f for f in self._protocol.features if f.name == k[0]).iaf_band is None
+        }
         self._envelopes = {}
         self._build(iaf)
         self._envelopes.update(kept)
@@ -325,8 +346,8 @@ class FeatureExtractor:
         """
         frames: list[FeatureFrame] = []
         for start in range(0, len(data), self._piece):
-            piece = self._repair(np.asarray(data[start:start + self._piece], dtype=float))
-            stamps = timestamps[start:start + self._piece]
+            piece = self._repair(np.asarray(data[start : start + self._piece], dtype=float))
+            stamps = timestamps[start : start + self._piece]
             self._raw.write(piece, stamps)
             if self._ref is not None:
                 piece = piece - piece[:, self._ref].mean(axis=1, keepdims=True)
@@ -352,8 +373,9 @@ class FeatureExtractor:
         n_win, hop = self.n_window, self.n_hop
         first = ends[0] - n_win
         span = ends[-1] - first
-        measure = self._measurer is not None and (self.detector is not None
-                                                  or self.quality is not None)
+        measure = self._measurer is not None and (
+            self.detector is not None or self.quality is not None
+        )
         if measure:
             # The artifact measures start first: part of them may run in the worker
             # thread while this one computes the features.
@@ -392,8 +414,10 @@ class FeatureExtractor:
         changes: list[list[QualityChange]] = [[] for _ in ends]
         if measure:
             artifacts, changes = self._finish_measures(raw, times, *pending)
-        return [FeatureFrame(*row) for row in zip(times, ends, values, artifacts, changes,
-                                                    spectra, strict=True)]
+        return [
+            FeatureFrame(*row)
+            for row in zip(times, ends, values, artifacts, changes, spectra, strict=True)
+        ]
 
     def _start_measures(self, raw: np.ndarray, n_windows: int) -> tuple[int, Future | None]:
         """Hand the later windows of ``raw`` to the worker thread when they are many.
@@ -402,16 +426,19 @@ class FeatureExtractor:
         future (None when this thread measures them all: small pushes, such as
         the live engine's, or a single core).
         """
-        pool = (_measure_pool() if n_windows >= 4
-                and n_windows * len(self._measured) >= _PARALLEL_MIN else None)
+        pool = (
+            _measure_pool()
+            if n_windows >= 4 and n_windows * len(self._measured) >= _PARALLEL_MIN
+            else None
+        )
         if pool is None:
             return n_windows, None
         here = max(1, int(n_windows * _SHARE_HERE))
         return here, pool.submit(self._measure_part, raw[here * self.n_hop :])
 
-    def _finish_measures(self, raw: np.ndarray, times: list[float], here: int,
-                         later: Future | None
-                         ) -> tuple[list[WindowArtifacts | None], list[list[QualityChange]]]:
+    def _finish_measures(
+        self, raw: np.ndarray, times: list[float], here: int, later: Future | None
+    ) -> tuple[list[WindowArtifacts | None], list[list[QualityChange]]]:
         """Verdicts and quality changes of every window of ``raw``, with the worker's part.
 
         Each window's measures and verdicts depend on its own samples only, so
@@ -423,8 +450,7 @@ class FeatureExtractor:
             metrics, artifacts = self._measure_part(raw)
             return artifacts, self._quality_changes(metrics, times)
         try:
-            metrics, artifacts = self._measure_part(
-                raw[: (here - 1) * self.n_hop + self.n_window])
+            metrics, artifacts = self._measure_part(raw[: (here - 1) * self.n_hop + self.n_window])
             changes = self._quality_changes(metrics, times[:here])
         except BaseException:
             wait([later])  # the worker reads the buffer: let it finish first
@@ -432,15 +458,17 @@ class FeatureExtractor:
         metrics, theirs = later.result()
         return artifacts + theirs, changes + self._quality_changes(metrics, times[here:])
 
-    def _quality_changes(self, metrics: ArtifactMetrics, times: list[float]
-                         ) -> list[list[QualityChange]]:
+    def _quality_changes(
+        self, metrics: ArtifactMetrics, times: list[float]
+    ) -> list[list[QualityChange]]:
         """The channel quality's changes at each of these windows, in order."""
         if self.quality is None:
             return [[] for _ in times]
         return self.quality.update_measured(metrics.take(self._eeg_at), times)
 
-    def _measure_part(self, raw: np.ndarray
-                      ) -> tuple[ArtifactMetrics, list[WindowArtifacts | None]]:
+    def _measure_part(
+        self, raw: np.ndarray
+    ) -> tuple[ArtifactMetrics, list[WindowArtifacts | None]]:
         """Measures of every window of ``raw`` (one hop apart), and the detectors' verdicts.
 
         At most ``_MEASURE_BATCH`` windows are measured at once: their temporary
@@ -455,16 +483,20 @@ class FeatureExtractor:
         for start in range(0, n, size):
             stop = min(n, start + size)
             # Non-finite samples were replaced on arrival (_repair).
-            parts.append(self._measurer.measure_sliding(
-                raw[start * hop : (stop - 1) * hop + n_win], n_win, hop, finite=True))
+            parts.append(
+                self._measurer.measure_sliding(
+                    raw[start * hop : (stop - 1) * hop + n_win], n_win, hop, finite=True
+                )
+            )
         metrics = parts[0] if len(parts) == 1 else _concat(parts)
         artifacts: list[WindowArtifacts | None] = [None] * n
         if self.detector is not None:
             artifacts = list(self.detector.results(metrics.take(self._judged_at)))
         return metrics, artifacts
 
-    def _values(self, windows: np.ndarray, ends: list[int], void: list[bool]
-                ) -> list[dict[str, float]]:
+    def _values(
+        self, windows: np.ndarray, ends: list[int], void: list[bool]
+    ) -> list[dict[str, float]]:
         """Feature values of (n_windows, n_window, n_used) filtered windows; NaN if void."""
         power = self._bp.compute_many(windows)  # (n_windows, n_bands, n_channels)
         out: dict[str, np.ndarray] = {}
@@ -475,8 +507,11 @@ class FeatureExtractor:
             chans = self._chans[f.name]
             if f.method == "envelope":
                 p_band = np.array([self._envelope_power(f.name, "band", e) for e in ends])
-                p_total = (np.array([self._envelope_power(f.name, "total", e) for e in ends])
-                           if total is not None else None)
+                p_total = (
+                    np.array([self._envelope_power(f.name, "total", e) for e in ends])
+                    if total is not None
+                    else None
+                )
             else:
                 p_band = power[:, band][:, chans]
                 p_total = power[:, total][:, chans] if total is not None else None
@@ -488,8 +523,10 @@ class FeatureExtractor:
                 out[f.name] = _row_means(relative_power(p_band, p_total))
         columns = [out[name].tolist() for name in self.names]
         nan = dict.fromkeys(self.names, float("nan"))
-        return [dict(nan) if v else dict(zip(self.names, row, strict=True))
-                for v, row in zip(void, zip(*columns, strict=True), strict=True)]
+        return [
+            dict(nan) if v else dict(zip(self.names, row, strict=True))
+            for v, row in zip(void, zip(*columns, strict=True), strict=True)
+        ]
 
     def _repair(self, piece: np.ndarray) -> np.ndarray:
         """Replace non-finite samples by the channel's last finite value."""
@@ -499,8 +536,9 @@ class FeatureExtractor:
             base = self._buffer.n_written
             # consecutive bad rows form one run
             breaks = np.flatnonzero(np.diff(rows) > 1)
-            for lo, hi in zip(np.r_[rows[0], rows[breaks + 1]], np.r_[rows[breaks], rows[-1]],
-                              strict=True):
+            for lo, hi in zip(
+                np.r_[rows[0], rows[breaks + 1]], np.r_[rows[breaks], rows[-1]], strict=True
+            ):
                 self._bad_runs.append((base + int(lo), base + int(hi) + 1))
             piece = piece.copy()
             for i in range(len(piece)):  # rare path: only chunks with dropouts
@@ -551,8 +589,12 @@ class FeatureExtractor:
 
 def _concat(parts: list[ArtifactMetrics]) -> ArtifactMetrics:
     """The measures of consecutive runs of windows, as one."""
-    return ArtifactMetrics(**{f.name: np.concatenate([getattr(m, f.name) for m in parts])
-                              for f in fields(ArtifactMetrics)})
+    return ArtifactMetrics(
+        **{
+            f.name: np.concatenate([getattr(m, f.name) for m in parts])
+            for f in fields(ArtifactMetrics)
+        }
+    )
 
 
 def _row_means(a: np.ndarray) -> np.ndarray:

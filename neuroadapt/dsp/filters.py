@@ -17,7 +17,7 @@ import math
 import numpy as np
 from scipy import signal
 
-from .checks import finite_chunk, positive
+from neuroadapt.dsp.checks import finite_chunk, positive
 
 __all__ = ["CausalFilter", "design_preprocessing", "filter_offline"]
 

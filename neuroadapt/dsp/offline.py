@@ -18,10 +18,10 @@ from typing import Literal
 
 import numpy as np
 
-from ..protocol.loader import check_against_stream
-from ..protocol.schema import Protocol
-from .bandpower import BandPower, relative_power
-from .filters import design_preprocessing, filter_offline
+from neuroadapt.dsp.bandpower import BandPower, relative_power
+from neuroadapt.dsp.filters import design_preprocessing, filter_offline
+from neuroadapt.protocol.loader import check_against_stream
+from neuroadapt.protocol.schema import Protocol
 
 __all__ = ["protocol_features", "windows_features"]
 

@@ -52,8 +52,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .artifacts import DETECTORS, ArtifactDetector, ArtifactMetrics, ArtifactThresholds
-from .checks import positive
+from neuroadapt.dsp.artifacts import (
+    DETECTORS,
+    ArtifactDetector,
+    ArtifactMetrics,
+    ArtifactThresholds,
+)
+from neuroadapt.dsp.checks import positive
 
 __all__ = ["LEVELS", "REASONS", "ChannelQuality", "QualityChange", "QualityLevel"]
 
@@ -245,8 +250,9 @@ class ChannelQuality:
         severity, reason = self.classify(raw)
         return self._advance(severity, reason, t)
 
-    def update_measured(self, metrics: ArtifactMetrics, times: Sequence[float]
-                        ) -> list[list[QualityChange]]:
+    def update_measured(
+        self, metrics: ArtifactMetrics, times: Sequence[float]
+    ) -> list[list[QualityChange]]:
         """Take several windows into account, in order, from their measures.
 
         Equal to calling :meth:`update` on each window in turn; the windows are
@@ -272,8 +278,10 @@ class ChannelQuality:
                 f"{len(self._ch_names)}) arrays, got {metrics.std.shape}"
             )
         severity, reason = self._classify(metrics)
-        return [self._advance(s, r, self._check_time(t))
-                for s, r, t in zip(severity, reason, times, strict=True)]
+        return [
+            self._advance(s, r, self._check_time(t))
+            for s, r, t in zip(severity, reason, times, strict=True)
+        ]
 
     def classify(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Level and reason of each channel in one window, before any hysteresis.
@@ -334,8 +342,7 @@ class ChannelQuality:
         level[rows("dropout")] = _NO_EVIDENCE
         return level, reason
 
-    def _advance(self, severity: np.ndarray, reason: np.ndarray, t: float
-                 ) -> list[QualityChange]:
+    def _advance(self, severity: np.ndarray, reason: np.ndarray, t: float) -> list[QualityChange]:
         """Add one classified window (time already checked) and apply the hysteresis."""
         if self._last_t is None or t - self._last_t > self._recover_s:
             self._head = self._tail = 0
@@ -374,8 +381,10 @@ class ChannelQuality:
         held = self._tail - self._head
         if held * 2 > len(self._times):
             size = 2 * len(self._times)
-            times, sev, rsn = (np.zeros((size, *a.shape[1:]), dtype=a.dtype)
-                               for a in (self._times, self._sev, self._rsn))
+            times, sev, rsn = (
+                np.zeros((size, *a.shape[1:]), dtype=a.dtype)
+                for a in (self._times, self._sev, self._rsn)
+            )
         else:
             times, sev, rsn = self._times, self._sev, self._rsn
         for new, old in ((times, self._times), (sev, self._sev), (rsn, self._rsn)):
@@ -439,8 +448,7 @@ class ChannelQuality:
             go = ~worse & valid.any(axis=0) & (worst < lvl)
             if go.any():
                 lvl[go] = worst[go]
-                rsn_out[go] = np.where(worst[go] == _GOOD, _OK,
-                                       _most_frequent(r, s == worst)[go])
+                rsn_out[go] = np.where(worst[go] == _GOOD, _OK, _most_frequent(r, s == worst)[go])
         level[active], reason[active] = lvl, rsn_out
         return level, reason
 

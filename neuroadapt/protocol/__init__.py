@@ -1,9 +1,14 @@
 """Protocol files: schema, loader with clear errors, the pure engine, sham traces."""
 
-from .engine import Control, Marker, PhaseRun, ProtocolEngine, expand_schedule
-from .loader import LoadedProtocol, check_against_stream, load_protocol, parse_protocol
-from .schema import Protocol
-from .sham import ShamTrace, load_sham
+from neuroadapt.protocol.engine import Control, Marker, PhaseRun, ProtocolEngine, expand_schedule
+from neuroadapt.protocol.loader import (
+    LoadedProtocol,
+    check_against_stream,
+    load_protocol,
+    parse_protocol,
+)
+from neuroadapt.protocol.schema import Protocol
+from neuroadapt.protocol.sham import ShamTrace, load_sham
 
 __all__ = [
     "Control",

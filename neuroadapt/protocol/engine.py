@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .loader import LoadedProtocol
-from .schema import REWARD, Condition, Phase, Protocol
-from .sham import ShamTrace
+from neuroadapt.protocol.loader import LoadedProtocol
+from neuroadapt.protocol.schema import REWARD, Condition, Phase, Protocol
+from neuroadapt.protocol.sham import ShamTrace
 
 # A baseline spread below this fraction of its mean is treated as degenerate
 # (e.g. a flat channel); normalising by it would turn noise into huge values.
@@ -52,8 +52,7 @@ class Marker:
 
     def to_json(self) -> str:
         """The marker string as sent on LSL: a compact JSON object."""
-        return json.dumps({"event": self.event, **self.data}, sort_keys=True,
-                          separators=(",", ":"))
+        return json.dumps({"event": self.event, **self.data}, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -186,17 +185,22 @@ class ProtocolEngine:
         self._ends = [r.end for r in self.schedule]
         self._calib_phase = self.protocol.normalisation.from_phase
         self._feature_names = [f.name for f in self.protocol.features]
-        self._conditions: list[Condition] = (list(self.protocol.reward.conditions)
-                                             if self.protocol.reward else [])
+        self._conditions: list[Condition] = (
+            list(self.protocol.reward.conditions) if self.protocol.reward else []
+        )
         self._hold_on = frozenset(self.protocol.artifacts.hold_on)
         # The IAF comes from the first baseline phase that says it calibrates it (an
         # eyes-closed block before the normalisation baseline, so that baseline is
         # measured in the individual band), else from the calibration phase itself.
-        iaf_phases = [ph.name for ph in self.protocol.phases
-                      if ph.calibrates is not None and "iaf" in ph.calibrates]
+        iaf_phases = [
+            ph.name
+            for ph in self.protocol.phases
+            if ph.calibrates is not None and "iaf" in ph.calibrates
+        ]
         calib = next(ph for ph in self.protocol.phases if ph.name == self._calib_phase)
-        self._iaf_phase: str | None = (iaf_phases[0] if iaf_phases else
-                                       self._calib_phase if calib.calibrates is None else None)
+        self._iaf_phase: str | None = (
+            iaf_phases[0] if iaf_phases else self._calib_phase if calib.calibrates is None else None
+        )
         self.sham = sham if sham is not None else getattr(loaded, "sham", None)
         if self.protocol.sham is not None and self.sham is None:
             raise ValueError("the protocol asks for sham feedback: pass its ShamTrace")
@@ -238,15 +242,17 @@ class ProtocolEngine:
         self._scale: dict[str, tuple[str, np.ndarray | tuple[float, float]]] = {}
         self.thresholds: list[float] = [
             float(c.threshold.value) if c.threshold.kind == "fixed" else math.nan
-            for c in self._conditions]
+            for c in self._conditions
+        ]
         self._cond_on = [False] * len(self._conditions)
         self.reward = False
         self._reward_since = 0.0
         self._rate_start = 0.0
         self._rate_n = 0
         self._rate_on = 0
-        self._smoothed = {m.parameter: self._initial.get(m.parameter, 0.0)
-                          for m in self.protocol.mappings}
+        self._smoothed = {
+            m.parameter: self._initial.get(m.parameter, 0.0) for m in self.protocol.mappings
+        }
         self._markers: list[Marker] = []
         self._shift = 0.0  # seconds the phase clock was paused so far
         self._paused_at: float | None = None
@@ -264,8 +270,10 @@ class ProtocolEngine:
             "protocol": self.protocol.protocol.name,
             "version": self.protocol.protocol.version,
             "duration": self.protocol.duration,
-            "order": [f"{r.phase.name}#{r.repeat + 1}" if r.phase.repeat > 1 else r.phase.name
-                      for r in self.schedule],
+            "order": [
+                f"{r.phase.name}#{r.repeat + 1}" if r.phase.repeat > 1 else r.phase.name
+                for r in self.schedule
+            ],
             "seed": self.protocol.seed,
         }
         if self.sham is not None:
@@ -294,11 +302,22 @@ class ProtocolEngine:
         self._phase = i
         self._cond_on = [False] * len(self._conditions)
         self._rate_start, self._rate_n, self._rate_on = t, 0, 0
-        self._markers.append(Marker(t, "phase_start", {
-            "phase": ph.name, "kind": ph.kind, "index": i, "duration": ph.duration,
-            "feedback": ph.shows_feedback, "instructions": ph.instructions,
-            "repeat": run.repeat, "rewarded": ph.rewarded and bool(self._conditions),
-        }))
+        self._markers.append(
+            Marker(
+                t,
+                "phase_start",
+                {
+                    "phase": ph.name,
+                    "kind": ph.kind,
+                    "index": i,
+                    "duration": ph.duration,
+                    "feedback": ph.shows_feedback,
+                    "instructions": ph.instructions,
+                    "repeat": run.repeat,
+                    "rewarded": ph.rewarded and bool(self._conditions),
+                },
+            )
+        )
 
     def _leave(self, t: float) -> None:
         run = self.schedule[self._phase]
@@ -307,8 +326,9 @@ class ProtocolEngine:
             self._end_reward(t)
         self._markers.append(Marker(t, "phase_end", {"phase": ph.name, "index": self._phase}))
         if ph.name == self._iaf_phase and not self._iaf_done and ph.name != self._calib_phase:
-            self._markers.append(Marker(t, "calibration", {
-                "phase": ph.name, "iaf": self._calibrate_iaf()}))
+            self._markers.append(
+                Marker(t, "calibration", {"phase": ph.name, "iaf": self._calibrate_iaf()})
+            )
         if ph.name == self._calib_phase and not self._calibrated:
             self._calibrate(t)
 
@@ -337,8 +357,11 @@ class ProtocolEngine:
                 self._scale[name] = ("percentile", np.sort(arr) if n else np.array([mean]))
             else:
                 lo_p, hi_p = self.protocol.normalisation.percentiles
-                lo, hi = ((float(np.percentile(arr, lo_p)), float(np.percentile(arr, hi_p)))
-                          if n else (0.0, 0.0))
+                lo, hi = (
+                    (float(np.percentile(arr, lo_p)), float(np.percentile(arr, hi_p)))
+                    if n
+                    else (0.0, 0.0)
+                )
                 if hi - lo <= _MIN_RELATIVE_STD * max(abs(lo), 1e-12):
                     hi = lo + max(abs(lo) * 0.1, 1e-12)
                     entry["degenerate"] = True
@@ -354,7 +377,7 @@ class ProtocolEngine:
         self._markers.append(Marker(t, "calibration", data))
 
     def _calibrate_iaf(self) -> dict:
-        from ..dsp.measures import DEFAULT_IAF, individual_alpha_frequency
+        from neuroadapt.dsp.measures import DEFAULT_IAF, individual_alpha_frequency
 
         self._iaf_done = True
         if self._iaf_phase is None:
@@ -363,11 +386,16 @@ class ProtocolEngine:
             self.iaf = DEFAULT_IAF
             return {"frequency": self.iaf, "found": False, "reason": "no baseline spectrum"}
         assert self._spectrum_freqs is not None
-        res = individual_alpha_frequency(self._spectrum_freqs,
-                                         self._spectrum_sum / self._spectrum_n)
+        res = individual_alpha_frequency(
+            self._spectrum_freqs, self._spectrum_sum / self._spectrum_n
+        )
         self.iaf = float(res.frequency)
-        return {"frequency": self.iaf, "found": res.found, "reason": res.reason,
-                "n": self._spectrum_n}
+        return {
+            "frequency": self.iaf,
+            "found": res.found,
+            "reason": res.reason,
+            "n": self._spectrum_n,
+        }
 
     def _calibrate_thresholds(self) -> list[dict]:
         out = []
@@ -388,8 +416,7 @@ class ProtocolEngine:
             if self._difficulty is not None:  # the therapist's choice outlives calibration
                 value = self._threshold_at(j, self._difficulty)
             self.thresholds[j] = value
-            out.append({"condition": j, "feature": c.feature, "kind": th.kind,
-                        "threshold": value})
+            out.append({"condition": j, "feature": c.feature, "kind": th.kind, "threshold": value})
         return out
 
     def _advance(self, t: float) -> None:
@@ -422,13 +449,21 @@ class ProtocolEngine:
 
     def normalise(self, features: Mapping[str, float]) -> dict[str, float]:
         """Baseline-normalised values (NaN before calibration)."""
-        return {n: self._normalise_one(n, float(features.get(n, math.nan)))
-                for n in self._feature_names}
+        return {
+            n: self._normalise_one(n, float(features.get(n, math.nan))) for n in self._feature_names
+        }
 
     # -- the step ----------------------------------------------------------------------
-    def step(self, features: Mapping[str, float], t: float, *, valid: bool = True,
-             reason: str = "", artifacts: Iterable[str] | None = None,
-             spectrum: tuple[np.ndarray, np.ndarray] | None = None) -> Control:
+    def step(
+        self,
+        features: Mapping[str, float],
+        t: float,
+        *,
+        valid: bool = True,
+        reason: str = "",
+        artifacts: Iterable[str] | None = None,
+        spectrum: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> Control:
         """Advance to data time ``t`` with one window's feature values.
 
         Parameters
@@ -502,11 +537,21 @@ class ProtocolEngine:
         if live:
             self._update_params(values, norm, feedback, usable, dt, t)
         return Control(
-            t=t, phase=ph.name if live else "end", phase_kind=ph.kind,
-            phase_index=self._phase, phase_elapsed=t - self._phase_start_time(self._phase),
-            feedback=feedback, hold=self._held, end=self.finished,
-            params=dict(self._smoothed), features=values, normalised=norm,
-            reward=shown, reward_rule=self.reward, sham=sham, repeat=run.repeat,
+            t=t,
+            phase=ph.name if live else "end",
+            phase_kind=ph.kind,
+            phase_index=self._phase,
+            phase_elapsed=t - self._phase_start_time(self._phase),
+            feedback=feedback,
+            hold=self._held,
+            end=self.finished,
+            params=dict(self._smoothed),
+            features=values,
+            normalised=norm,
+            reward=shown,
+            reward_rule=self.reward,
+            sham=sham,
+            repeat=run.repeat,
             hold_reason=self._hold_reason if self._held else "",
         )
 
@@ -517,12 +562,23 @@ class ProtocolEngine:
         run = self.schedule[self._phase]
         self._t_last = t
         return Control(
-            t=t, phase=run.phase.name, phase_kind=run.phase.kind, phase_index=self._phase,
+            t=t,
+            phase=run.phase.name,
+            phase_kind=run.phase.kind,
+            phase_index=self._phase,
             phase_elapsed=self._paused_at - self._phase_start_time(self._phase),
-            feedback=run.phase.shows_feedback, hold=True, end=False,
-            params=dict(self._smoothed), features=values, normalised=self.normalise(values),
-            reward=False, reward_rule=False, sham=self.sham is not None, repeat=run.repeat,
-            paused=True, hold_reason="paused",
+            feedback=run.phase.shows_feedback,
+            hold=True,
+            end=False,
+            params=dict(self._smoothed),
+            features=values,
+            normalised=self.normalise(values),
+            reward=False,
+            reward_rule=False,
+            sham=self.sham is not None,
+            repeat=run.repeat,
+            paused=True,
+            hold_reason="paused",
         )
 
     # -- therapist's commands ----------------------------------------------------------
@@ -574,14 +630,14 @@ class ProtocolEngine:
         self._shift += paused
         self._rate_start += paused  # adaptation intervals count running time only
         self._paused_at = None
-        self._markers.append(Marker(t, "resume", {"source": source,
-                                                  "paused": round(paused, 6)}))
+        self._markers.append(Marker(t, "resume", {"source": source, "paused": round(paused, 6)}))
 
     @property
     def adjustable(self) -> bool:
         """Whether :meth:`set_difficulty` can be used: every condition has ``bounds``."""
-        return bool(self._conditions) and all(c.threshold.bounds is not None
-                                              for c in self._conditions)
+        return bool(self._conditions) and all(
+            c.threshold.bounds is not None for c in self._conditions
+        )
 
     def check_difficulty(self, value: object) -> float:
         """The difficulty as a float in [0, 1], or a ValueError saying why not.
@@ -598,7 +654,8 @@ class ProtocolEngine:
             if c.threshold.bounds is None:
                 raise ValueError(
                     f"difficulty cannot be adjusted: reward condition {j + 1} ({c.feature} "
-                    f"{c.direction}) has a threshold without 'bounds' [low, high]")
+                    f"{c.direction}) has a threshold without 'bounds' [low, high]"
+                )
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"difficulty {value!r} is not a number; use 0 (easiest) to 1")
         v = float(value)
@@ -626,8 +683,13 @@ class ProtocolEngine:
         v = self.check_difficulty(value)
         self._difficulty = v
         self.thresholds = [self._threshold_at(j, v) for j in range(len(self._conditions))]
-        self._markers.append(Marker(float(t), "difficulty", {
-            "value": v, "thresholds": list(self.thresholds), "source": source}))
+        self._markers.append(
+            Marker(
+                float(t),
+                "difficulty",
+                {"value": v, "thresholds": list(self.thresholds), "source": source},
+            )
+        )
 
     @property
     def difficulty(self) -> float | None:
@@ -668,21 +730,37 @@ class ProtocolEngine:
             ``instructions``, ``paused``; phase ``None`` before the start.
         """
         if self.t0 is None or self._phase < 0:
-            return {"phase": None, "phase_kind": None, "phase_index": -1,
-                    "phase_elapsed": None, "phase_remaining": None, "instructions": "",
-                    "paused": False}
+            return {
+                "phase": None,
+                "phase_kind": None,
+                "phase_index": -1,
+                "phase_elapsed": None,
+                "phase_remaining": None,
+                "instructions": "",
+                "paused": False,
+            }
         run = self.schedule[self._phase]
         now = self._paused_at if self._paused_at is not None else float(t)
         start, end = self._phase_start_time(self._phase), self._phase_end_time(self._phase)
-        return {"phase": "end" if self.finished else run.phase.name,
-                "phase_kind": run.phase.kind, "phase_index": self._phase,
-                "phase_elapsed": round(min(max(now - start, 0.0), end - start), 3),
-                "phase_remaining": 0.0 if self.finished else round(max(end - now, 0.0), 3),
-                "instructions": run.phase.instructions, "paused": self.paused}
+        return {
+            "phase": "end" if self.finished else run.phase.name,
+            "phase_kind": run.phase.kind,
+            "phase_index": self._phase,
+            "phase_elapsed": round(min(max(now - start, 0.0), end - start), 3),
+            "phase_remaining": 0.0 if self.finished else round(max(end - now, 0.0), 3),
+            "instructions": run.phase.instructions,
+            "paused": self.paused,
+        }
 
     # -- reward ------------------------------------------------------------------------
-    def _update_reward(self, values: Mapping[str, float], norm: Mapping[str, float],
-                       usable: bool, t: float, run: PhaseRun) -> None:
+    def _update_reward(
+        self,
+        values: Mapping[str, float],
+        norm: Mapping[str, float],
+        usable: bool,
+        t: float,
+        run: PhaseRun,
+    ) -> None:
         rule = self.protocol.reward
         assert rule is not None and self.t0 is not None
         if usable:
@@ -740,10 +818,20 @@ class ProtocolEngine:
             new = self.thresholds[j] + (delta if c.direction == "above" else -delta)
             lo, hi = th.bounds  # type: ignore[misc]
             self.thresholds[j] = min(max(new, lo), hi)
-            self._markers.append(Marker(t, "threshold", {
-                "condition": j, "feature": c.feature, "threshold": self.thresholds[j],
-                "rate": round(rate, 6), "target": th.target_rate, "n": self._rate_n,
-            }))
+            self._markers.append(
+                Marker(
+                    t,
+                    "threshold",
+                    {
+                        "condition": j,
+                        "feature": c.feature,
+                        "threshold": self.thresholds[j],
+                        "rate": round(rate, 6),
+                        "target": th.target_rate,
+                        "n": self._rate_n,
+                    },
+                )
+            )
         self._rate_start, self._rate_n, self._rate_on = t, 0, 0
 
     # -- mappings ----------------------------------------------------------------------
@@ -764,12 +852,22 @@ class ProtocolEngine:
         u = min(max(u, 0.0), 1.0)
         return 1.0 - u if m.invert else u
 
-    def _update_params(self, values: Mapping[str, float], norm: Mapping[str, float],
-                       feedback: bool, usable: bool, dt: float, t: float) -> None:
+    def _update_params(
+        self,
+        values: Mapping[str, float],
+        norm: Mapping[str, float],
+        feedback: bool,
+        usable: bool,
+        dt: float,
+        t: float,
+    ) -> None:
         if not usable and self.protocol.artifacts.while_held == "hold":
             return
-        row = (self.sham.at(t - self.t0 - self._shift)  # type: ignore[operator]
-               if self.sham is not None else -1)
+        row = (
+            self.sham.at(t - self.t0 - self._shift)  # type: ignore[operator]
+            if self.sham is not None
+            else -1
+        )
         for m in self.protocol.mappings:
             target = self._initial.get(m.parameter, self._smoothed[m.parameter])
             if feedback and usable:

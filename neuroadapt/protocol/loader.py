@@ -15,10 +15,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..errors import ManifestError, ProtocolError
-from ..validation import error_lines
-from .schema import FORMAT_VERSION, READABLE_FORMATS, REWARD, Feature, Protocol
-from .sham import ShamTrace, load_sham
+from neuroadapt.errors import ManifestError, ProtocolError
+from neuroadapt.protocol.schema import FORMAT_VERSION, READABLE_FORMATS, REWARD, Feature, Protocol
+from neuroadapt.protocol.sham import ShamTrace, load_sham
+from neuroadapt.validation import error_lines
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,6 @@ class LoadedProtocol:
     outputs: dict[str, tuple[float, float]] = field(default_factory=dict)
     initial: dict[str, float] = field(default_factory=dict)
     sham: ShamTrace | None = None
-
-
 
 
 # The individual alpha frequency of healthy adults lies in 7-13 Hz; bands relative to
@@ -86,16 +84,20 @@ def _cross_check(p: Protocol) -> list[str]:
                 ref = getattr(f, part)
                 if ref not in feature_names[:i]:
                     before = ", ".join(feature_names[:i]) or "none"
-                    errs.append(f"features[{i}].{part}: {ref!r} is not a feature defined "
-                                f"before this one; defined: {before}")
+                    errs.append(
+                        f"features[{i}].{part}: {ref!r} is not a feature defined "
+                        f"before this one; defined: {before}"
+                    )
             continue
         band = f.resolved_band(_IAF_RANGE[0])
         assert band is not None
         low = band[0]
         field = "band" if f.band is not None else "iaf_band"
         if low <= 0:
-            errs.append(f"features[{i}].{field}: the band reaches 0 Hz "
-                        f"(for an IAF of {_IAF_RANGE[0]:g} Hz); raise its low edge")
+            errs.append(
+                f"features[{i}].{field}: the band reaches 0 Hz "
+                f"(for an IAF of {_IAF_RANGE[0]:g} Hz); raise its low edge"
+            )
         elif p.signal.window * low < 2:
             errs.append(
                 f"features[{i}].{field}: a {p.signal.window:g} s window holds fewer than 2 cycles "
@@ -105,8 +107,10 @@ def _cross_check(p: Protocol) -> list[str]:
             hb = f.resolved_band(_IAF_RANGE[1])
             assert hb is not None
             if not (f.total[0] <= low and hb[1] <= f.total[1]):
-                errs.append(f"features[{i}].iaf_band: for an IAF of {_IAF_RANGE[0]:g}-"
-                            f"{_IAF_RANGE[1]:g} Hz the band must lie within total {list(f.total)}")
+                errs.append(
+                    f"features[{i}].iaf_band: for an IAF of {_IAF_RANGE[0]:g}-"
+                    f"{_IAF_RANGE[1]:g} Hz the band must lie within total {list(f.total)}"
+                )
     phase_names = [ph.name for ph in p.phases]
     for i, ph in enumerate(p.phases):
         if ph.name in phase_names[:i]:
@@ -138,9 +142,11 @@ def _cross_check(p: Protocol) -> list[str]:
                 )
     for i, ph in enumerate(p.phases):
         if ph.calibrates and ph.name != calib and set(ph.calibrates) != {"iaf"}:
-            errs.append(f"phases[{i}].calibrates: only the phase named in "
-                        f"normalisation.from_phase ({calib!r}) calibrates normalisation "
-                        "and thresholds; another baseline may calibrate only 'iaf'")
+            errs.append(
+                f"phases[{i}].calibrates: only the phase named in "
+                f"normalisation.from_phase ({calib!r}) calibrates normalisation "
+                "and thresholds; another baseline may calibrate only 'iaf'"
+            )
     known = ", ".join(feature_names)
     if p.reward is not None:
         for j, c in enumerate(p.reward.conditions):
@@ -149,13 +155,20 @@ def _cross_check(p: Protocol) -> list[str]:
                 errs.append(f"{where}.feature: unknown feature {c.feature!r}; defined: {known}")
             th = c.threshold
             if th.kind == "adaptive" and th.value is None and th.percentile is None:
-                errs.append(f"{where}.threshold: an adaptive threshold needs a start: "
-                            "'value' or 'percentile'")
-            if c.scale == "normalised" and th.bounds is not None and \
-                    p.normalisation.method == "percentile" and \
-                    (th.bounds[0] < 0 or th.bounds[1] > 1):
-                errs.append(f"{where}.threshold.bounds: percentile-normalised values lie in "
-                            f"0..1, bounds {list(th.bounds)} are outside")
+                errs.append(
+                    f"{where}.threshold: an adaptive threshold needs a start: "
+                    "'value' or 'percentile'"
+                )
+            if (
+                c.scale == "normalised"
+                and th.bounds is not None
+                and p.normalisation.method == "percentile"
+                and (th.bounds[0] < 0 or th.bounds[1] > 1)
+            ):
+                errs.append(
+                    f"{where}.threshold.bounds: percentile-normalised values lie in "
+                    f"0..1, bounds {list(th.bounds)} are outside"
+                )
         if not any(ph.rewarded for ph in p.phases):
             errs.append("reward: no training or transfer phase to reward in")
     params: list[str] = []
@@ -164,10 +177,7 @@ def _cross_check(p: Protocol) -> list[str]:
             if p.reward is None:
                 errs.append(f"mappings[{i}].feature: 'reward' needs a [reward] rule")
         elif m.feature not in feature_names:
-            errs.append(
-                f"mappings[{i}].feature: unknown feature {m.feature!r}; "
-                f"defined: {known}"
-            )
+            errs.append(f"mappings[{i}].feature: unknown feature {m.feature!r}; defined: {known}")
         if m.parameter in params:
             errs.append(f"mappings[{i}].parameter: {m.parameter!r} is already mapped")
         params.append(m.parameter)
@@ -180,7 +190,7 @@ def _cross_check(p: Protocol) -> list[str]:
 
 def _check_headset(p: Protocol) -> list[str]:
     """Check the protocol against its headset profile: channels and Nyquist."""
-    from ..profiles import ProfileError, load_profile
+    from neuroadapt.profiles import ProfileError, load_profile
 
     if p.protocol.headset is None:
         return []
@@ -189,13 +199,14 @@ def _check_headset(p: Protocol) -> list[str]:
     except ProfileError as exc:
         first = exc.problems[0] if exc.problems else str(exc)
         return [f"protocol.headset: {first}"]
-    return _stream_problems(p, profile.sfreq, list(profile.channels),
-                            f"headset profile {profile.id!r}")
+    return _stream_problems(
+        p, profile.sfreq, list(profile.channels), f"headset profile {profile.id!r}"
+    )
 
 
 def _check_scene(p: Protocol) -> tuple[list[str], dict, dict]:
     """Check mapped parameters against the scene manifest; resolve output ranges."""
-    from ..scene.manifest import find_scene, load_manifest
+    from neuroadapt.scene.manifest import find_scene, load_manifest
 
     try:
         manifest = load_manifest(find_scene(p.protocol.scene) / "scene.toml")
@@ -253,8 +264,11 @@ def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
     if errs:
         raise ProtocolError([f"{source}: {line}" for line in errs])
     # Format 1 is a subset of format 2 with the same meaning: converting is relabelling.
-    return proto if proto.format == FORMAT_VERSION else proto.model_copy(
-        update={"format": FORMAT_VERSION})
+    return (
+        proto
+        if proto.format == FORMAT_VERSION
+        else proto.model_copy(update={"format": FORMAT_VERSION})
+    )
 
 
 def load_protocol(path: str | Path, *, check_scene: bool = True) -> LoadedProtocol:
@@ -302,9 +316,10 @@ def load_protocol(path: str | Path, *, check_scene: bool = True) -> LoadedProtoc
     return LoadedProtocol(proto, path, text, digest, outputs, initial, sham)
 
 
-def _stream_problems(protocol: Protocol, sfreq: float | None, ch_names: Sequence[str],
-                     stream: str) -> list[str]:
-    from ..dsp.measures import region_indices
+def _stream_problems(
+    protocol: Protocol, sfreq: float | None, ch_names: Sequence[str], stream: str
+) -> list[str]:
+    from neuroadapt.dsp.measures import region_indices
 
     errs: list[str] = []
     have = {c.upper() for c in ch_names}
@@ -316,18 +331,21 @@ def _stream_problems(protocol: Protocol, sfreq: float | None, ch_names: Sequence
     if isinstance(ref, list):
         missing = [c for c in ref if c.upper() not in have]
         if missing:
-            errs.append(f"signal.reference: {', '.join(missing)} not in {stream} "
-                        f"(it has {listing})")
+            errs.append(
+                f"signal.reference: {', '.join(missing)} not in {stream} (it has {listing})"
+            )
     nyq = sfreq / 2 if sfreq else None
     for i, f in enumerate(protocol.features):
         if f.kind == "ratio":
             continue
         missing = [c for c in f.site_channels if c.upper() not in have]
         if missing:
-            field = "channels" if f.kind != "asymmetry" else (
-                "left" if f.left in missing else "right")
-            errs.append(f"features[{i}].{field}: {', '.join(missing)} not in {stream} "
-                        f"(it has {listing})")
+            field = (
+                "channels" if f.kind != "asymmetry" else ("left" if f.left in missing else "right")
+            )
+            errs.append(
+                f"features[{i}].{field}: {', '.join(missing)} not in {stream} (it has {listing})"
+            )
         if f.region is not None:
             try:
                 region_indices(list(ch_names), f.region)

@@ -116,8 +116,21 @@ class Feature(_Strict):
     @model_validator(mode="after")
     def _kind_fields(self) -> Feature:
         k = self.kind
-        given = {n for n in ("band", "iaf_band", "total", "channels", "region", "numerator",
-                             "denominator", "left", "right") if getattr(self, n) is not None}
+        given = {
+            n
+            for n in (
+                "band",
+                "iaf_band",
+                "total",
+                "channels",
+                "region",
+                "numerator",
+                "denominator",
+                "left",
+                "right",
+            )
+            if getattr(self, n) is not None
+        }
         allowed = {
             "band_power": {"band", "iaf_band", "channels", "region"},
             "relative_band_power": {"band", "iaf_band", "total", "channels", "region"},
@@ -145,13 +158,15 @@ class Feature(_Strict):
         if (self.channels is None) == (self.region is None):
             raise ValueError("give exactly one of 'channels' or 'region'")
         if self.channels is not None and len({c.upper() for c in self.channels}) != len(
-                self.channels):
+            self.channels
+        ):
             raise ValueError("channels are listed twice")
         if k == "relative_band_power":
             if self.total is None:
                 raise ValueError("relative_band_power needs 'total', the reference band in Hz")
-            if self.band is not None and not (self.total[0] <= self.band[0]
-                                              and self.band[1] <= self.total[1]):
+            if self.band is not None and not (
+                self.total[0] <= self.band[0] and self.band[1] <= self.total[1]
+            ):
                 raise ValueError(f"band {list(self.band)} must lie within total {list(self.total)}")
         return self
 
@@ -261,8 +276,9 @@ class Threshold(_Strict):
             if self.bounds is None:
                 raise ValueError("an adaptive threshold needs 'bounds' [low, high]")
             if self.value is not None and not self.bounds[0] <= self.value <= self.bounds[1]:
-                raise ValueError(f"start value {self.value:g} is outside bounds "
-                                 f"{list(self.bounds)}")
+                raise ValueError(
+                    f"start value {self.value:g} is outside bounds {list(self.bounds)}"
+                )
         return self
 
 
@@ -328,8 +344,9 @@ class Mapping(_Strict):
 class ArtifactPolicy(_Strict):
     """Which artifact detectors hold feedback, and what the scene does meanwhile."""
 
-    hold_on: list[Literal["dropout", "railed", "flat", "blink", "amplitude", "emg",
-                          "line_noise"]] = list(HOLDING_DETECTORS)
+    hold_on: list[
+        Literal["dropout", "railed", "flat", "blink", "amplitude", "emg", "line_noise"]
+    ] = list(HOLDING_DETECTORS)
     while_held: Literal["hold", "neutral"] = "hold"
 
     @field_validator("hold_on")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ProtocolError
-from .schema import REWARD
+from neuroadapt.errors import ProtocolError
+from neuroadapt.protocol.schema import REWARD
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,9 @@ class ShamTrace:
         return max(int(np.searchsorted(self.times, elapsed, side="right")) - 1, 0)
 
 
-def sham_from_table(times: Sequence[float], columns: Mapping[str, Sequence[float]],
-                    source: str = "") -> ShamTrace:
+def sham_from_table(
+    times: Sequence[float], columns: Mapping[str, Sequence[float]], source: str = ""
+) -> ShamTrace:
     """A :class:`ShamTrace` from a time column (s since the start) and value columns."""
     t = np.asarray(times, dtype=float)
     order = np.argsort(t, kind="stable")
@@ -56,8 +57,7 @@ def sham_from_table(times: Sequence[float], columns: Mapping[str, Sequence[float
     return ShamTrace(t[order], cols, reward, source)
 
 
-def load_sham(path: str | Path, parameters: Sequence[str], where: str = "sham.source"
-              ) -> ShamTrace:
+def load_sham(path: str | Path, parameters: Sequence[str], where: str = "sham.source") -> ShamTrace:
     """Read a control trace for sham feedback.
 
     Parameters
@@ -86,8 +86,10 @@ def load_sham(path: str | Path, parameters: Sequence[str], where: str = "sham.so
         times, cols = _read_tsv(path, where)
     missing = [p for p in parameters if p not in cols]
     if missing:
-        raise ProtocolError(f"{where}: {path.name} has no column for {', '.join(missing)}; "
-                            f"it has {', '.join(cols) or 'none'}")
+        raise ProtocolError(
+            f"{where}: {path.name} has no column for {', '.join(missing)}; "
+            f"it has {', '.join(cols) or 'none'}"
+        )
     keep = {k: v for k, v in cols.items() if k in parameters or k == REWARD}
     return sham_from_table(times, keep, str(path))
 
@@ -112,7 +114,7 @@ def _read_tsv(path: Path, where: str) -> tuple[np.ndarray, dict[str, np.ndarray]
 
 
 def _read_xdf(path: Path, where: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    from ..record.xdf import load_session_xdf
+    from neuroadapt.record.xdf import load_session_xdf
 
     try:
         session = load_session_xdf(path)
@@ -126,8 +128,9 @@ def _read_xdf(path: Path, where: str) -> tuple[np.ndarray, dict[str, np.ndarray]
     reward = np.zeros(len(times))
     onset: float | None = None
     markers = session.markers
-    for text, t in zip(markers.data if markers else [], markers.times if markers else [],
-                       strict=False):
+    for text, t in zip(
+        markers.data if markers else [], markers.times if markers else [], strict=False
+    ):
         raw = text[0] if isinstance(text, list | tuple) else text
         try:
             marker = json.loads(raw)

@@ -19,8 +19,8 @@ import re
 import struct
 from pathlib import Path
 
-from ..errors import RecorderError
-from .xdfio import scan_xdf
+from neuroadapt.errors import RecorderError
+from neuroadapt.record.xdfio import scan_xdf
 
 #: Header fields replaced, and what they become.
 SCRUBBED = {
@@ -42,8 +42,10 @@ def _varlen(n: int) -> bytes:
 
 
 def _scrub_xml(xml: bytes) -> bytes:
-    return _FIELD.sub(lambda m: b"<%s>%s</%s>" % (m.group(1), SCRUBBED[m.group(1).decode()]
-                                                  .encode(), m.group(1)), xml)
+    return _FIELD.sub(
+        lambda m: b"<%s>%s</%s>" % (m.group(1), SCRUBBED[m.group(1).decode()].encode(), m.group(1)),
+        xml,
+    )
 
 
 def anonymise_xdf(path: Path) -> int:
@@ -74,7 +76,7 @@ def anonymise_xdf(path: Path) -> int:
     pos = 4
     changed = 0
     for chunk in scan.chunks:
-        raw = data[chunk.offset:chunk.end]
+        raw = data[chunk.offset : chunk.end]
         if chunk.tag == _STREAM_HEADER:
             width = raw[0]
             head = 1 + width + 2 + 4  # length field, tag, stream id
@@ -82,7 +84,7 @@ def anonymise_xdf(path: Path) -> int:
             new = _scrub_xml(xml)
             if new != xml:
                 changed += 1
-                raw = _varlen(2 + 4 + len(new)) + raw[1 + width:head] + new
+                raw = _varlen(2 + 4 + len(new)) + raw[1 + width : head] + new
         parts.append(raw)
         pos = chunk.end
     if not changed:
@@ -92,11 +94,12 @@ def anonymise_xdf(path: Path) -> int:
     try:
         new_data = b"".join(parts)
         check = scan_xdf(new_data)
-        same = (len(check.chunks) == len(scan.chunks)
-                and all(a.tag == b.tag and a.n_samples == b.n_samples
-                        and (a.tag == _STREAM_HEADER
-                             or data[a.offset:a.end] == new_data[b.offset:b.end])
-                        for a, b in zip(scan.chunks, check.chunks, strict=True)))
+        same = len(check.chunks) == len(scan.chunks) and all(
+            a.tag == b.tag
+            and a.n_samples == b.n_samples
+            and (a.tag == _STREAM_HEADER or data[a.offset : a.end] == new_data[b.offset : b.end])
+            for a, b in zip(scan.chunks, check.chunks, strict=True)
+        )
         if not same:
             raise RecorderError(f"{path}: anonymised copy differs in its data; kept the original")
         with open(tmp, "wb") as fh:

@@ -39,9 +39,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import ConfigError, NeuroadaptError
-from .session import check_session
-from .xdf import Session, load_session_xdf
+from neuroadapt.errors import ConfigError, NeuroadaptError
+from neuroadapt.record.session import check_session
+from neuroadapt.record.xdf import Session, load_session_xdf
 
 if TYPE_CHECKING:
     import argparse
@@ -50,8 +50,11 @@ if TYPE_CHECKING:
 
 FORMATS = ("bids", "fif", "edf")
 # Events with a matching end: start event -> (end event, annotation label).
-_SPANS = {"reward_start": ("reward_end", "reward"), "hold_start": ("hold_end", "hold"),
-          "pause": ("resume", "pause")}
+_SPANS = {
+    "reward_start": ("reward_end", "reward"),
+    "hold_start": ("hold_end", "hold"),
+    "pause": ("resume", "pause"),
+}
 _SPAN_ENDS = {end for end, _ in _SPANS.values()}
 
 
@@ -67,8 +70,9 @@ def bids_label(text: str) -> str:
     return label
 
 
-def annotations_from_markers(events: list[tuple[float, dict]], t_ref: float,
-                             t_last: float) -> mne.Annotations:
+def annotations_from_markers(
+    events: list[tuple[float, dict]], t_ref: float, t_last: float
+) -> mne.Annotations:
     """MNE annotations of a session's markers.
 
     Parameters
@@ -124,8 +128,11 @@ def annotations_from_markers(events: list[tuple[float, dict]], t_ref: float,
     for start, t0 in open_spans.items():
         add(t0, t_last, _SPANS[start][1])
     order = np.argsort(onsets, kind="stable")
-    return mne.Annotations(onset=np.asarray(onsets)[order], duration=np.asarray(durations)[order],
-                           description=[labels[i] for i in order])
+    return mne.Annotations(
+        onset=np.asarray(onsets)[order],
+        duration=np.asarray(durations)[order],
+        description=[labels[i] for i in order],
+    )
 
 
 def eeg_raw(xdf: Path, session: Session) -> tuple[mne.io.RawArray, float, list[str]]:
@@ -137,8 +144,8 @@ def eeg_raw(xdf: Path, session: Session) -> tuple[mne.io.RawArray, float, list[s
     """
     import mne
 
-    from ..sources.channels import normalise_channels
-    from ..sources.files import RecordingError, read_recording
+    from neuroadapt.sources.channels import normalise_channels
+    from neuroadapt.sources.files import RecordingError, read_recording
 
     try:
         rec = read_recording(xdf, stream=session.eeg.name if session.eeg else None)
@@ -163,19 +170,27 @@ def _protocol_meta(session_dir: Path, meta: dict) -> dict:
         doc = {}
     section = doc.get("protocol", {})
     signal = doc.get("signal", {})
-    return {"name": proto.get("name") or section.get("name", "unknown"),
-            "version": proto.get("version") or section.get("version", ""),
-            "sha256": proto.get("sha256", ""),
-            "description": section.get("description", ""),
-            "notch": signal.get("notch", 50),
-            "reference": signal.get("reference", "none"),
-            "phases": [{"name": p.get("name"), "kind": p.get("kind"),
-                        "instructions": p.get("instructions", "")}
-                       for p in doc.get("phases", [])]}
+    return {
+        "name": proto.get("name") or section.get("name", "unknown"),
+        "version": proto.get("version") or section.get("version", ""),
+        "sha256": proto.get("sha256", ""),
+        "description": section.get("description", ""),
+        "notch": signal.get("notch", 50),
+        "reference": signal.get("reference", "none"),
+        "phases": [
+            {
+                "name": p.get("name"),
+                "kind": p.get("kind"),
+                "instructions": p.get("instructions", ""),
+            }
+            for p in doc.get("phases", [])
+        ],
+    }
 
 
-def load_session_raw(session_dir: Path, *, echo: Callable[[str], None] = _progress
-                     ) -> tuple[mne.io.RawArray, dict, dict]:
+def load_session_raw(
+    session_dir: Path, *, echo: Callable[[str], None] = _progress
+) -> tuple[mne.io.RawArray, dict, dict]:
     """The session's EEG with its events as annotations, ``session.json`` and protocol facts.
 
     Raises
@@ -202,7 +217,8 @@ def load_session_raw(session_dir: Path, *, echo: Callable[[str], None] = _progre
         raw.info["description"] = (
             f"neuroadapt {meta.get('software', {}).get('neuroadapt', '')} session "
             f"{meta.get('session_id', '')}; protocol {proto['name']} {proto['version']} "
-            f"sha256 {proto['sha256']}; ended {meta.get('ended', '')}")
+            f"sha256 {proto['sha256']}; ended {meta.get('ended', '')}"
+        )
     start = meta.get("start")
     if start:
         try:
@@ -215,19 +231,27 @@ def load_session_raw(session_dir: Path, *, echo: Callable[[str], None] = _progre
 def _stem(meta: dict, proto: dict, session_dir: Path) -> tuple[str, str, str]:
     subject = bids_label(str(meta.get("subject") or "unknown"))
     stamp = session_dir.name.split("_", 1)[0]
-    session = bids_label(stamp) if re.fullmatch(r"\d{8}T\d{6}(-\d+)?", stamp) else \
-        bids_label(str(meta.get("session_id", "01")).split("-")[0])
+    session = (
+        bids_label(stamp)
+        if re.fullmatch(r"\d{8}T\d{6}(-\d+)?", stamp)
+        else bids_label(str(meta.get("session_id", "01")).split("-")[0])
+    )
     return subject, session, bids_label(proto["name"])
 
 
 def _refuse_existing(path: Path, overwrite: bool) -> None:
     if path.exists() and not overwrite:
-        raise NeuroadaptError(f"{path}: exists already; choose another --dest or pass "
-                              "--overwrite")
+        raise NeuroadaptError(f"{path}: exists already; choose another --dest or pass --overwrite")
 
 
-def export_session(session_dir: Path, to: str, dest: Path, *, overwrite: bool = False,
-                   echo: Callable[[str], None] = _progress) -> Path:
+def export_session(
+    session_dir: Path,
+    to: str,
+    dest: Path,
+    *,
+    overwrite: bool = False,
+    echo: Callable[[str], None] = _progress,
+) -> Path:
     """Export one session folder.
 
     Parameters
@@ -281,44 +305,78 @@ def export_session(session_dir: Path, to: str, dest: Path, *, overwrite: bool = 
     return out
 
 
-def _write_bids(raw: mne.io.RawArray, meta: dict, proto: dict, root: Path, subject: str,
-                ses: str, task: str, overwrite: bool, echo: Callable[[str], None]) -> Path:
+def _write_bids(
+    raw: mne.io.RawArray,
+    meta: dict,
+    proto: dict,
+    root: Path,
+    subject: str,
+    ses: str,
+    task: str,
+    overwrite: bool,
+    echo: Callable[[str], None],
+) -> Path:
     from mne_bids import BIDSPath, make_dataset_description, update_sidecar_json, write_raw_bids
 
     bids_path = BIDSPath(subject=subject, session=ses, task=task, datatype="eeg", root=root)
-    existing = sorted(bids_path.directory.glob(f"{bids_path.basename}*")) \
-        if bids_path.directory.is_dir() else []
+    existing = (
+        sorted(bids_path.directory.glob(f"{bids_path.basename}*"))
+        if bids_path.directory.is_dir()
+        else []
+    )
     if existing and not overwrite:
-        raise NeuroadaptError(f"{existing[0]}: exists already; choose another --dest or pass "
-                              "--overwrite")
+        raise NeuroadaptError(
+            f"{existing[0]}: exists already; choose another --dest or pass --overwrite"
+        )
     echo(f"writing BIDS {bids_path.basename} under {root}")
     version = meta.get("software", {}).get("neuroadapt", "")
     if not (root / "dataset_description.json").exists():
         make_dataset_description(
-            path=root, name="neuroadapt sessions", dataset_type="raw",
-            generated_by=[{"Name": "neuroadapt", "Version": version,
-                           "Description": "neuro-adaptive VR therapy engine"}])
+            path=root,
+            name="neuroadapt sessions",
+            dataset_type="raw",
+            generated_by=[
+                {
+                    "Name": "neuroadapt",
+                    "Version": version,
+                    "Description": "neuro-adaptive VR therapy engine",
+                }
+            ],
+        )
     raw.info["subject_info"] = None
     raw.info["experimenter"] = None
-    written = write_raw_bids(raw, bids_path, format="EDF", allow_preload=True,
-                             overwrite=overwrite, verbose="error")
+    written = write_raw_bids(
+        raw, bids_path, format="EDF", allow_preload=True, overwrite=overwrite, verbose="error"
+    )
     sidecar = written.copy().update(suffix="eeg", extension=".json")
-    update_sidecar_json(sidecar, {
-        "TaskName": task,
-        "TaskDescription": proto["description"],
-        "Instructions": " | ".join(f"{p['name']}: {p['instructions']}" for p in proto["phases"]
-                                   if p.get("instructions")),
-        "EEGReference": "n/a (the headset's own reference; protocol re-reference: "
-                        f"{json.dumps(proto['reference'])})",
-        "SoftwareFilters": "n/a",
-        "SoftwareVersions": f"neuroadapt {version}",
-        "RecordingType": "continuous",
-        "NeuroadaptProtocol": {"name": proto["name"], "version": proto["version"],
-                               "sha256": proto["sha256"]},
-        "NeuroadaptSession": {"session_id": meta.get("session_id", ""),
-                              "ended": meta.get("ended", ""),
-                              "software": meta.get("software", {})},
-    }, verbose="error")
+    update_sidecar_json(
+        sidecar,
+        {
+            "TaskName": task,
+            "TaskDescription": proto["description"],
+            "Instructions": " | ".join(
+                f"{p['name']}: {p['instructions']}"
+                for p in proto["phases"]
+                if p.get("instructions")
+            ),
+            "EEGReference": "n/a (the headset's own reference; protocol re-reference: "
+            f"{json.dumps(proto['reference'])})",
+            "SoftwareFilters": "n/a",
+            "SoftwareVersions": f"neuroadapt {version}",
+            "RecordingType": "continuous",
+            "NeuroadaptProtocol": {
+                "name": proto["name"],
+                "version": proto["version"],
+                "sha256": proto["sha256"],
+            },
+            "NeuroadaptSession": {
+                "session_id": meta.get("session_id", ""),
+                "ended": meta.get("ended", ""),
+                "software": meta.get("software", {}),
+            },
+        },
+        verbose="error",
+    )
     return written.fpath
 
 
@@ -329,20 +387,34 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("export", help="export a recorded session to BIDS, FIF or EDF",
-                       description="Export a session folder's EEG with its protocol events as "
-                                   "annotations: 'bids' (mne-bids, EDF data, events.tsv, "
-                                   "sidecars with the protocol's name, version and SHA-256), "
-                                   "'fif' or 'edf' (one file). A session whose supervisor died "
-                                   "is marked crashed first; a running session is refused.")
+    p = sub.add_parser(
+        "export",
+        help="export a recorded session to BIDS, FIF or EDF",
+        description="Export a session folder's EEG with its protocol events as "
+        "annotations: 'bids' (mne-bids, EDF data, events.tsv, "
+        "sidecars with the protocol's name, version and SHA-256), "
+        "'fif' or 'edf' (one file). A session whose supervisor died "
+        "is marked crashed first; a running session is refused.",
+    )
     p.add_argument("session", type=Path, metavar="SESSION", help="session folder")
     p.add_argument("--to", required=True, choices=FORMATS, help="target format")
-    p.add_argument("--dest", required=True, type=Path,
-                   help="folder to write into (the BIDS root for 'bids')")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace this session's files in --dest (default: refuse)")
+    p.add_argument(
+        "--dest", required=True, type=Path, help="folder to write into (the BIDS root for 'bids')"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace this session's files in --dest (default: refuse)",
+    )
     p.set_defaults(func=cmd_export)
 
 
-__all__ = ["FORMATS", "add_parser", "annotations_from_markers", "bids_label", "eeg_raw",
-           "export_session", "load_session_raw"]
+__all__ = [
+    "FORMATS",
+    "add_parser",
+    "annotations_from_markers",
+    "bids_label",
+    "eeg_raw",
+    "export_session",
+    "load_session_raw",
+]

@@ -13,11 +13,10 @@ import math
 
 import numpy as np
 
-from .tables import NA, SessionTables
+from neuroadapt.record.tables import NA, SessionTables
 
 
-def pair_windows(ta: np.ndarray, tb: np.ndarray, tolerance: float
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def pair_windows(ta: np.ndarray, tb: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(ia, ib)`` pairing two sorted time columns, nearest within ``tolerance``.
 
     The features and control rows of one window carry the same time in a
@@ -50,8 +49,14 @@ def phases(tables: SessionTables) -> list[dict]:
     for t, ev in tables.marker_events():
         if ev["event"] == "phase_start":
             i = int(ev.get("index", len(out)))
-            out[i] = {"index": i, "name": ev.get("phase"), "kind": ev.get("kind"),
-                      "start": t, "end": None, "rewarded": bool(ev.get("rewarded", False))}
+            out[i] = {
+                "index": i,
+                "name": ev.get("phase"),
+                "kind": ev.get("kind"),
+                "start": t,
+                "end": None,
+                "rewarded": bool(ev.get("rewarded", False)),
+            }
         elif ev["event"] == "phase_end" and int(ev.get("index", -1)) in out:
             out[int(ev["index"])]["end"] = t
     for p in out.values():
@@ -89,8 +94,11 @@ def phase_rows(tables: SessionTables) -> list[dict]:
     c_phase, c_hold, c_reward = ctl.column("phase"), ctl.column("hold"), ctl.column("reward")
     out = []
     for p in phases(tables):
-        rows = [k for k in range(len(ctl)) if c_index[k] is not None
-                and int(c_index[k]) == p["index"] and c_phase[k] != "end"]
+        rows = [
+            k
+            for k in range(len(ctl))
+            if c_index[k] is not None and int(c_index[k]) == p["index"] and c_phase[k] != "end"
+        ]
         usable = []
         flagged = 0
         for k in rows:
@@ -106,13 +114,20 @@ def phase_rows(tables: SessionTables) -> list[dict]:
         rate = None
         if p["rewarded"] and good:
             rate = sum(1 for k in good if c_reward[k]) / len(good)
-        out.append({
-            "name": p["name"], "kind": p["kind"], "index": p["index"],
-            "start": p["start"], "end": p["end"], "n_windows": len(rows),
-            "feature_means": means, "reward_rate": rate,
-            "artifact_fraction": flagged / len(rows) if rows else None,
-            "held_fraction": (1 - len(good) / len(rows)) if rows else None,
-        })
+        out.append(
+            {
+                "name": p["name"],
+                "kind": p["kind"],
+                "index": p["index"],
+                "start": p["start"],
+                "end": p["end"],
+                "n_windows": len(rows),
+                "feature_means": means,
+                "reward_rate": rate,
+                "artifact_fraction": flagged / len(rows) if rows else None,
+                "held_fraction": (1 - len(good) / len(rows)) if rows else None,
+            }
+        )
     return out
 
 

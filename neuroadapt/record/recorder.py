@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..errors import ConfigError, RecorderError
+from neuroadapt.errors import ConfigError, RecorderError
 
 _KEYS = ("name", "type", "source_id", "hostname")
 
@@ -86,22 +86,30 @@ class SessionRecorder:
             while True:
                 self._rec = LabRecorder()
                 try:
-                    self._rec.start(self.path, self.streams, overwrite=False,
-                                    timeout=max(1.0, deadline - time.monotonic()))
+                    self._rec.start(
+                        self.path,
+                        self.streams,
+                        overwrite=False,
+                        timeout=max(1.0, deadline - time.monotonic()),
+                    )
                     return
                 except RuntimeError as exc:
                     self._rec = None
                     self.path.unlink(missing_ok=True)
                     if time.monotonic() >= deadline:
-                        wanted = "; ".join(",".join(f"{k}={v}" for k, v in s.items())
-                                           for s in self.streams or [])
-                        raise RecorderError(f"{self.path}: recording did not start ({exc}) "
-                                            f"[streams: {wanted or 'all'}]") from None
+                        wanted = "; ".join(
+                            ",".join(f"{k}={v}" for k, v in s.items()) for s in self.streams or []
+                        )
+                        raise RecorderError(
+                            f"{self.path}: recording did not start ({exc}) "
+                            f"[streams: {wanted or 'all'}]"
+                        ) from None
                     time.sleep(0.5)
                 except TimeoutError:
                     self._rec = None
-                    raise RecorderError(f"{self.path}: LabRecorder did not start within "
-                                        f"{timeout:g} s") from None
+                    raise RecorderError(
+                        f"{self.path}: LabRecorder did not start within {timeout:g} s"
+                    ) from None
         finally:
             signal.signal(signal.SIGINT, previous)
 
@@ -127,20 +135,30 @@ class SessionRecorder:
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "record", help="record LSL streams into an XDF file with LabRecorder",
+        "record",
+        help="record LSL streams into an XDF file with LabRecorder",
         description="Record LSL streams into an XDF file with LabRecorder until "
-                    "interrupted (SIGINT/SIGTERM), then, after one more second for the "
-                    "samples still in flight, finish the file and take the recording "
-                    "machine's host name and addresses out of its stream headers.")
+        "interrupted (SIGINT/SIGTERM), then, after one more second for the "
+        "samples still in flight, finish the file and take the recording "
+        "machine's host name and addresses out of its stream headers.",
+    )
     p.add_argument("path", type=Path, help="the .xdf file to write (must not exist)")
-    p.add_argument("--stream", action="append", metavar="KEY=VALUE[,KEY=VALUE]",
-                   help="stream to record, matched on name, type, source_id or hostname; "
-                        "repeat for several (default: every stream visible)")
-    p.add_argument("--timeout", type=float, default=15.0,
-                   help="seconds to wait for the streams (default 15)")
-    p.add_argument("--keep-host", action="store_true",
-                   help="keep the host names and addresses liblsl writes into the stream "
-                        "headers (by default they are replaced once the file is finished)")
+    p.add_argument(
+        "--stream",
+        action="append",
+        metavar="KEY=VALUE[,KEY=VALUE]",
+        help="stream to record, matched on name, type, source_id or hostname; "
+        "repeat for several (default: every stream visible)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=15.0, help="seconds to wait for the streams (default 15)"
+    )
+    p.add_argument(
+        "--keep-host",
+        action="store_true",
+        help="keep the host names and addresses liblsl writes into the stream "
+        "headers (by default they are replaced once the file is finished)",
+    )
     p.set_defaults(func=main)
 
 
@@ -151,8 +169,9 @@ def main(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     rec.start(args.timeout)
-    print(f"recording started: {args.path} ({len(streams) if streams else 'all'} streams)",
-          flush=True)
+    print(
+        f"recording started: {args.path} ({len(streams) if streams else 'all'} streams)", flush=True
+    )
     try:
         while not done.wait(0.5):
             pass
@@ -160,7 +179,7 @@ def main(args: argparse.Namespace) -> int:
         rec.stop()
     print(f"recording stopped: {args.path}", flush=True)
     if not args.keep_host:
-        from .anonymise import anonymise_xdf
+        from neuroadapt.record.anonymise import anonymise_xdf
 
         try:
             n = anonymise_xdf(args.path)

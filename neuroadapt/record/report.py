@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import NeuroadaptError
-from .phases import phase_rows
-from .session import check_session, read_session_json
-from .tables import SessionTables, from_session
+from neuroadapt.errors import NeuroadaptError
+from neuroadapt.record.phases import phase_rows
+from neuroadapt.record.session import check_session, read_session_json
+from neuroadapt.record.tables import SessionTables, from_session
 
 if TYPE_CHECKING:
     import argparse
@@ -52,12 +52,25 @@ if TYPE_CHECKING:
 
 BLOCK_S = 60.0
 N_BOOTSTRAP = 2000
-_PHASE_COLOURS = {"baseline": "#d9e6f2", "training": "#dcefdc", "rest": "#f2ecd9",
-                  "transfer": "#eadcf2"}
+_PHASE_COLOURS = {
+    "baseline": "#d9e6f2",
+    "training": "#dcefdc",
+    "rest": "#f2ecd9",
+    "transfer": "#eadcf2",
+}
 _QUALITY_LEVELS = {"good": 0, "fair": 1, "bad": 2}
 _QUALITY_COLOURS = ("#3a9d5d", "#e3b23c", "#c8453b")
-_EVENTS_LISTED = ("note", "pause", "resume", "difficulty", "scene_restarted", "gentle_exit",
-                  "stream_stalled", "stream_resumed", "session_end")
+_EVENTS_LISTED = (
+    "note",
+    "pause",
+    "resume",
+    "difficulty",
+    "scene_restarted",
+    "gentle_exit",
+    "stream_stalled",
+    "stream_resumed",
+    "session_end",
+)
 
 
 def _progress(text: str) -> None:
@@ -106,19 +119,29 @@ def phase_stats(tables: SessionTables) -> list[PhaseStats]:
     """Per phase: windows, feature means (usable windows), reward rate, artifact and held
     fractions, as :func:`neuroadapt.record.phases.phase_rows` defines them (the numbers
     of a replay's ``summary.json``)."""
-    return [PhaseStats(name=str(r["name"]), kind=str(r["kind"]), index=int(r["index"]),
-                       start=float(r["start"]), end=float(r["end"]), n_windows=r["n_windows"],
-                       feature_means=r["feature_means"], reward_rate=r["reward_rate"],
-                       artifact_fraction=r["artifact_fraction"],
-                       held_fraction=r["held_fraction"])
-            for r in phase_rows(tables)]
+    return [
+        PhaseStats(
+            name=str(r["name"]),
+            kind=str(r["kind"]),
+            index=int(r["index"]),
+            start=float(r["start"]),
+            end=float(r["end"]),
+            n_windows=r["n_windows"],
+            feature_means=r["feature_means"],
+            reward_rate=r["reward_rate"],
+            artifact_fraction=r["artifact_fraction"],
+            held_fraction=r["held_fraction"],
+        )
+        for r in phase_rows(tables)
+    ]
 
 
 def hedges_g(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
     """Hedges' g of ``b`` minus ``a``: pooled-SD standardised difference, small-sample corrected."""
     na, nb = a.shape[axis], b.shape[axis]
-    pooled = np.sqrt(((na - 1) * a.var(axis=axis, ddof=1) + (nb - 1) * b.var(axis=axis, ddof=1))
-                     / (na + nb - 2))
+    pooled = np.sqrt(
+        ((na - 1) * a.var(axis=axis, ddof=1) + (nb - 1) * b.var(axis=axis, ddof=1)) / (na + nb - 2)
+    )
     j = 1.0 - 3.0 / (4.0 * (na + nb) - 9.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return j * (b.mean(axis=axis) - a.mean(axis=axis)) / pooled
@@ -154,18 +177,33 @@ def effect_sizes(tables: SessionTables, phases: Sequence[PhaseStats]) -> list[Ef
         g = ci = None
         if a.size >= 3 and b.size >= 3 and (a.std() > 0 or b.std() > 0):
             g = float(hedges_g(a, b))
-            res = bootstrap((a, b), hedges_g, n_resamples=N_BOOTSTRAP, vectorized=True,
-                            method="BCa", rng=np.random.default_rng(0))
+            res = bootstrap(
+                (a, b),
+                hedges_g,
+                n_resamples=N_BOOTSTRAP,
+                vectorized=True,
+                method="BCa",
+                rng=np.random.default_rng(0),
+            )
             lo, hi = res.confidence_interval
             ci = (float(lo), float(hi)) if np.isfinite([lo, hi]).all() else None
-        out.append(Effect(name, int(a.size), int(b.size),
-                          float(a.mean()) if a.size else math.nan,
-                          float(b.mean()) if b.size else math.nan, g, ci))
+        out.append(
+            Effect(
+                name,
+                int(a.size),
+                int(b.size),
+                float(a.mean()) if a.size else math.nan,
+                float(b.mean()) if b.size else math.nan,
+                g,
+                ci,
+            )
+        )
     return out
 
 
-def reward_blocks(tables: SessionTables, phases: Sequence[PhaseStats],
-                  block_s: float = BLOCK_S) -> list[tuple[str, float]]:
+def reward_blocks(
+    tables: SessionTables, phases: Sequence[PhaseStats], block_s: float = BLOCK_S
+) -> list[tuple[str, float]]:
     """``(label, reward rate)`` of each block of the training and transfer phases.
 
     As in :func:`phase_stats`, the rate is over the windows that could be
@@ -199,9 +237,11 @@ def summarise(tables: SessionTables) -> dict:
     return {
         "phases": [p.as_dict() for p in phases],
         "reward_rate": float(np.average([p.reward_rate for p in fb], weights=weights))
-        if fb else None,
-        "artifact_fraction": _mean(np.asarray([p.artifact_fraction for p in phases
-                                               if p.artifact_fraction is not None])),
+        if fb
+        else None,
+        "artifact_fraction": _mean(
+            np.asarray([p.artifact_fraction for p in phases if p.artifact_fraction is not None])
+        ),
         "effects": [e.__dict__ for e in effects],
     }
 
@@ -216,8 +256,15 @@ def _figure(width: float = 10, height: float = 3) -> Figure:
 def _shade(ax, phases: Sequence[PhaseStats]) -> None:
     for ph in phases:
         ax.axvspan(ph.start, ph.end, color=_PHASE_COLOURS.get(ph.kind, "#eeeeee"), lw=0)
-        ax.text((ph.start + ph.end) / 2, 1.0, ph.name, transform=ax.get_xaxis_transform(),
-                ha="center", va="bottom", fontsize=8)
+        ax.text(
+            (ph.start + ph.end) / 2,
+            1.0,
+            ph.name,
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
 
 
 def _fig_features(tables: SessionTables, phases: Sequence[PhaseStats]) -> Figure:
@@ -233,16 +280,26 @@ def _fig_features(tables: SessionTables, phases: Sequence[PhaseStats]) -> Figure
         ax.plot(t, np.where(valid, y, np.nan), lw=1, color="#1f4e79", label="valid windows")
         ax.plot(t[~valid], y[~valid], ".", ms=3, color="#c8453b", label="held (artifact)")
         if reward.size and reward.any():
-            ax.fill_between(ct, 0, 1, where=reward, transform=ax.get_xaxis_transform(),
-                            color="#3a9d5d", alpha=0.25, lw=0, label="reward shown")
+            ax.fill_between(
+                ct,
+                0,
+                1,
+                where=reward,
+                transform=ax.get_xaxis_transform(),
+                color="#3a9d5d",
+                alpha=0.25,
+                lw=0,
+                label="reward shown",
+            )
         ax.set_ylabel(name)
         ax.legend(loc="upper left", fontsize=7, ncol=3)
     axes[-1].set_xlabel("time from the first EEG sample (s)")
     return fig
 
 
-def _quality_timeline(tables: SessionTables, channels: Sequence[str]
-                      ) -> tuple[list[str], list[list[tuple[float, int]]]]:
+def _quality_timeline(
+    tables: SessionTables, channels: Sequence[str]
+) -> tuple[list[str], list[list[tuple[float, int]]]]:
     """Per channel, ``(time, level code)`` steps, starting at the first level known."""
     changes: dict[str, list[tuple[float, int]]] = {}
     for t, ev in tables.marker_events():
@@ -257,8 +314,9 @@ def _quality_timeline(tables: SessionTables, channels: Sequence[str]
     return names, [changes.get(ch, [(0.0, 0)]) for ch in names]
 
 
-def _fig_quality(tables: SessionTables, phases: Sequence[PhaseStats], channels: Sequence[str],
-                 t_end: float) -> Figure:
+def _fig_quality(
+    tables: SessionTables, phases: Sequence[PhaseStats], channels: Sequence[str], t_end: float
+) -> Figure:
     from matplotlib.colors import ListedColormap
 
     names, steps = _quality_timeline(tables, channels)
@@ -276,9 +334,15 @@ def _fig_quality(tables: SessionTables, phases: Sequence[PhaseStats], channels: 
         names = [*names, "feedback held"]
     fig = _figure(10, 0.9 + 0.28 * len(names))
     ax = fig.subplots()
-    ax.imshow(np.asarray(rows), aspect="auto", interpolation="nearest",
-              cmap=ListedColormap(_QUALITY_COLOURS), vmin=0, vmax=2,
-              extent=(0.0, t_end, len(names) - 0.5, -0.5))
+    ax.imshow(
+        np.asarray(rows),
+        aspect="auto",
+        interpolation="nearest",
+        cmap=ListedColormap(_QUALITY_COLOURS),
+        vmin=0,
+        vmax=2,
+        extent=(0.0, t_end, len(names) - 0.5, -0.5),
+    )
     ax.set_yticks(range(len(names)), names, fontsize=7)
     for ph in phases:
         ax.axvline(ph.start, color="k", lw=0.6)
@@ -286,13 +350,17 @@ def _fig_quality(tables: SessionTables, phases: Sequence[PhaseStats], channels: 
     return fig
 
 
-def _fig_bars(labels: Sequence[str], values: Sequence[float], ylabel: str,
-              colour: str) -> Figure:
+def _fig_bars(labels: Sequence[str], values: Sequence[float], ylabel: str, colour: str) -> Figure:
     fig = _figure(max(4, 0.6 * len(labels) + 2), 3)
     ax = fig.subplots()
     ax.bar(range(len(values)), values, color=colour)
-    ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0,
-                  ha="right" if len(labels) > 4 else "center", fontsize=8)
+    ax.set_xticks(
+        range(len(labels)),
+        labels,
+        rotation=30 if len(labels) > 4 else 0,
+        ha="right" if len(labels) > 4 else "center",
+        fontsize=8,
+    )
     ax.set_ylim(0, 1)
     ax.set_ylabel(ylabel)
     for i, v in enumerate(values):
@@ -300,8 +368,9 @@ def _fig_bars(labels: Sequence[str], values: Sequence[float], ylabel: str,
     return fig
 
 
-def _fig_effects(tables: SessionTables, phases: Sequence[PhaseStats],
-                 effects: Sequence[Effect]) -> Figure:
+def _fig_effects(
+    tables: SessionTables, phases: Sequence[PhaseStats], effects: Sequence[Effect]
+) -> Figure:
     fig = _figure(3.2 * max(1, len(effects)) + 1, 3.2)
     axes = fig.subplots(1, max(1, len(effects)), squeeze=False)[0]
     ft = np.asarray(tables.features.floats("time"))
@@ -333,9 +402,16 @@ def _fig_spectra(raw: mne.io.BaseRaw, phases: Sequence[PhaseStats]) -> Figure | 
         if tmax - tmin < 2.0:
             continue
         n_fft = int(min(2 * sfreq, (tmax - tmin) * sfreq))
-        spec = raw.compute_psd(method="welch", fmin=1.0, fmax=min(40.0, sfreq / 2 - 1),
-                               tmin=tmin, tmax=tmax, picks="eeg", n_fft=n_fft,
-                               verbose="error")
+        spec = raw.compute_psd(
+            method="welch",
+            fmin=1.0,
+            fmax=min(40.0, sfreq / 2 - 1),
+            tmin=tmin,
+            tmax=tmax,
+            picks="eeg",
+            n_fft=n_fft,
+            verbose="error",
+        )
         psd = spec.get_data().mean(axis=0) * 1e12  # V²/Hz -> µV²/Hz, mean over channels
         ax.semilogy(spec.freqs, psd, label=f"{ph.name} ({ph.kind})")
         drawn += 1
@@ -352,8 +428,9 @@ def _table(rows: Sequence[dict]) -> str:
     e = html.escape
     cols = list(dict.fromkeys(k for r in rows for k in r))
     head = "".join(f"<th>{e(str(c))}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{e(_cell(r.get(c)))}</td>" for c in cols) + "</tr>"
-                   for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{e(_cell(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows
+    )
     return f"<table class='table table-sm table-striped'><tr>{head}</tr>{body}</table>"
 
 
@@ -396,8 +473,9 @@ def session_facts(meta: dict, tables: SessionTables) -> dict:
     return facts
 
 
-def build_report(title: str, facts: dict, tables: SessionTables,
-                 raw: mne.io.BaseRaw | None = None) -> tuple[mne.Report, dict]:
+def build_report(
+    title: str, facts: dict, tables: SessionTables, raw: mne.io.BaseRaw | None = None
+) -> tuple[mne.Report, dict]:
     """The report of one session or replay, and its numbers (:func:`summarise`)."""
     import matplotlib
     import mne
@@ -410,63 +488,116 @@ def build_report(title: str, facts: dict, tables: SessionTables,
         report = mne.Report(title=title, image_format="png", verbose="error")
     report.add_html(_facts_html(facts), title="Session", section="Session")
 
-    rows = [{"phase": p.name, "kind": p.kind, "start (s)": round(p.start, 1),
-             "duration (s)": round(p.end - p.start, 1), "windows": p.n_windows,
-             **{f"mean {k}": v for k, v in p.feature_means.items()},
-             "reward rate": _pct(p.reward_rate), "artifact fraction": _pct(p.artifact_fraction),
-             "held": _pct(p.held_fraction)} for p in phases]
-    report.add_html(_table(rows) if rows else "<p>No phase started.</p>",
-                    title="Protocol and phases", section="Protocol")
+    rows = [
+        {
+            "phase": p.name,
+            "kind": p.kind,
+            "start (s)": round(p.start, 1),
+            "duration (s)": round(p.end - p.start, 1),
+            "windows": p.n_windows,
+            **{f"mean {k}": v for k, v in p.feature_means.items()},
+            "reward rate": _pct(p.reward_rate),
+            "artifact fraction": _pct(p.artifact_fraction),
+            "held": _pct(p.held_fraction),
+        }
+        for p in phases
+    ]
+    report.add_html(
+        _table(rows) if rows else "<p>No phase started.</p>",
+        title="Protocol and phases",
+        section="Protocol",
+    )
 
-    t_end = max([p.end for p in phases] + ([float(tables.features.rows[-1][0])]
-                                           if len(tables.features) else [1.0]))
+    t_end = max(
+        [p.end for p in phases]
+        + ([float(tables.features.rows[-1][0])] if len(tables.features) else [1.0])
+    )
     channels = list(raw.ch_names) if raw is not None else []
-    report.add_figure(_fig_quality(tables, phases, channels, t_end),
-                      title="Signal quality over time", section="Signal quality",
-                      caption="Each channel's traffic light (from the quality markers: a "
-                              "channel is shown good until its first change) and the windows "
-                              "in which feedback was held.")
+    report.add_figure(
+        _fig_quality(tables, phases, channels, t_end),
+        title="Signal quality over time",
+        section="Signal quality",
+        caption="Each channel's traffic light (from the quality markers: a "
+        "channel is shown good until its first change) and the windows "
+        "in which feedback was held.",
+    )
     if tables.feature_names and len(tables.features):
-        report.add_figure(_fig_features(tables, phases), title="Feature time courses",
-                          section="Features",
-                          caption="Feature values per window, phases shaded, rewards in green; "
-                                  "red dots are windows held for artifacts.")
+        report.add_figure(
+            _fig_features(tables, phases),
+            title="Feature time courses",
+            section="Features",
+            caption="Feature values per window, phases shaded, rewards in green; "
+            "red dots are windows held for artifacts.",
+        )
     blocks = reward_blocks(tables, phases)
     if blocks:
-        report.add_figure(_fig_bars([b[0] for b in blocks], [b[1] for b in blocks],
-                                    "reward rate", "#3a9d5d"),
-                          title="Reward rate per block", section="Reward",
-                          caption=f"Fraction of windows with the reward shown, per training or "
-                                  f"transfer phase (blocks of at most {BLOCK_S:g} s).")
+        report.add_figure(
+            _fig_bars([b[0] for b in blocks], [b[1] for b in blocks], "reward rate", "#3a9d5d"),
+            title="Reward rate per block",
+            section="Reward",
+            caption=f"Fraction of windows with the reward shown, per training or "
+            f"transfer phase (blocks of at most {BLOCK_S:g} s).",
+        )
     art = [p for p in phases if p.artifact_fraction is not None]
     if art:
-        report.add_figure(_fig_bars([p.name for p in art], [p.artifact_fraction for p in art],
-                                    "artifact fraction", "#c8453b"),
-                          title="Artifact fraction per phase", section="Artifacts",
-                          caption="Fraction of windows flagged by an artifact detector.")
+        report.add_figure(
+            _fig_bars(
+                [p.name for p in art],
+                [p.artifact_fraction for p in art],
+                "artifact fraction",
+                "#c8453b",
+            ),
+            title="Artifact fraction per phase",
+            section="Artifacts",
+            caption="Fraction of windows flagged by an artifact detector.",
+        )
     if effects:
-        eff_rows = [{"feature": e.feature, "baseline mean": e.mean_baseline,
-                     "training mean": e.mean_training, "n baseline": e.n_baseline,
-                     "n training": e.n_training, "Hedges' g": e.g,
-                     "95 % CI": "n/a" if e.ci is None else f"[{e.ci[0]:.2f}, {e.ci[1]:.2f}]"}
-                    for e in effects]
-        report.add_html(_table(eff_rows) + (
-            "<p>Hedges' g: training minus baseline over the pooled standard deviation, "
-            "small-sample corrected, on windows that drove feedback. 95 % interval: BCa "
-            f"bootstrap (scipy.stats.bootstrap, {N_BOOTSTRAP} resamples). Overlapping windows "
-            "are correlated, so the interval understates the uncertainty.</p>"),
-            title="Baseline vs training", section="Change")
-        report.add_figure(_fig_effects(tables, phases, effects),
-                          title="Baseline vs training distributions", section="Change")
+        eff_rows = [
+            {
+                "feature": e.feature,
+                "baseline mean": e.mean_baseline,
+                "training mean": e.mean_training,
+                "n baseline": e.n_baseline,
+                "n training": e.n_training,
+                "Hedges' g": e.g,
+                "95 % CI": "n/a" if e.ci is None else f"[{e.ci[0]:.2f}, {e.ci[1]:.2f}]",
+            }
+            for e in effects
+        ]
+        report.add_html(
+            _table(eff_rows)
+            + (
+                "<p>Hedges' g: training minus baseline over the pooled standard deviation, "
+                "small-sample corrected, on windows that drove feedback. 95 % interval: BCa "
+                f"bootstrap (scipy.stats.bootstrap, {N_BOOTSTRAP} resamples). Overlapping windows "
+                "are correlated, so the interval understates the uncertainty.</p>"
+            ),
+            title="Baseline vs training",
+            section="Change",
+        )
+        report.add_figure(
+            _fig_effects(tables, phases, effects),
+            title="Baseline vs training distributions",
+            section="Change",
+        )
     if raw is not None:
         fig = _fig_spectra(raw, phases)
         if fig is not None:
-            report.add_figure(fig, title="EEG spectrum per phase", section="Spectra",
-                              caption="Welch PSD (2 s segments) of each phase, mean of the "
-                                      "EEG channels.")
-    events = [{"time (s)": round(t, 2), "event": ev["event"],
-               "detail": ev.get("text") or ev.get("reason") or ev.get("duration") or ""}
-              for t, ev in tables.marker_events() if ev["event"] in _EVENTS_LISTED]
+            report.add_figure(
+                fig,
+                title="EEG spectrum per phase",
+                section="Spectra",
+                caption="Welch PSD (2 s segments) of each phase, mean of the EEG channels.",
+            )
+    events = [
+        {
+            "time (s)": round(t, 2),
+            "event": ev["event"],
+            "detail": ev.get("text") or ev.get("reason") or ev.get("duration") or "",
+        }
+        for t, ev in tables.marker_events()
+        if ev["event"] in _EVENTS_LISTED
+    ]
     if events:
         report.add_html(_table(events), title="Notes and events", section="Events")
     return report, summary
@@ -480,9 +611,10 @@ def _save(report: mne.Report, out: Path) -> Path:
     return out
 
 
-def _load_session(session_dir: Path, echo: Callable[[str], None], want_raw: bool = True
-                  ) -> tuple[dict, SessionTables, mne.io.BaseRaw | None]:
-    from .xdf import load_session_xdf
+def _load_session(
+    session_dir: Path, echo: Callable[[str], None], want_raw: bool = True
+) -> tuple[dict, SessionTables, mne.io.BaseRaw | None]:
+    from neuroadapt.record.xdf import load_session_xdf
 
     meta = check_session(session_dir)
     xdf = session_dir / "session.xdf"
@@ -490,21 +622,23 @@ def _load_session(session_dir: Path, echo: Callable[[str], None], want_raw: bool
         raise NeuroadaptError(f"{session_dir}: no session.xdf (nothing was recorded)")
     echo(f"reading {xdf}")
     session = load_session_xdf(xdf)
-    t_ref = float(session.eeg.times[0]) if session.eeg is not None and len(session.eeg.times) \
-        else None
+    t_ref = (
+        float(session.eeg.times[0]) if session.eeg is not None and len(session.eeg.times) else None
+    )
     tables = from_session(session, t_ref)
     if session.notes:  # what a cut or unfinished recording lost, said in the report
         meta = {**meta, "recording_notes": list(session.notes)}
     raw = None
     if want_raw and session.eeg is not None and len(session.eeg.times) > 2 * session.eeg.sfreq:
-        from .export import eeg_raw
+        from neuroadapt.record.export import eeg_raw
 
         raw, _, _ = eeg_raw(xdf, session)
     return meta, tables, raw
 
 
-def write_report(session_dir: Path, out: Path | None = None, *,
-                 echo: Callable[[str], None] = lambda _s: None) -> Path:
+def write_report(
+    session_dir: Path, out: Path | None = None, *, echo: Callable[[str], None] = lambda _s: None
+) -> Path:
     """Write the report of a session folder (``<session>/report.html`` by default).
 
     Raises
@@ -515,8 +649,9 @@ def write_report(session_dir: Path, out: Path | None = None, *,
     session_dir = Path(session_dir)
     meta, tables, raw = _load_session(session_dir, echo)
     echo("computing")
-    report, _ = build_report(f"neuroadapt session {meta.get('session_id', '')}",
-                             session_facts(meta, tables), tables, raw)
+    report, _ = build_report(
+        f"neuroadapt session {meta.get('session_id', '')}", session_facts(meta, tables), tables, raw
+    )
     out = Path(out) if out is not None else session_dir / "report.html"
     echo(f"writing {out}")
     return _save(report, out)
@@ -542,10 +677,12 @@ def write_replay_report(out_dir: Path, raw: mne.io.BaseRaw | None = None) -> Pat
     proto = summary.get("protocol", {})
     if not isinstance(proto, dict):
         proto = {"name": proto}
-    facts = {"replay of": summary.get("source", summary.get("recording", "")),
-             "protocol": f"{proto.get('name', '')} {proto.get('version', '')}".strip(),
-             "protocol SHA-256": proto.get("sha256", ""),
-             "software": ", ".join(f"{k} {v}" for k, v in summary.get("software", {}).items())}
+    facts = {
+        "replay of": summary.get("source", summary.get("recording", "")),
+        "protocol": f"{proto.get('name', '')} {proto.get('version', '')}".strip(),
+        "protocol SHA-256": proto.get("sha256", ""),
+        "software": ", ".join(f"{k} {v}" for k, v in summary.get("software", {}).items()),
+    }
     facts = {k: v for k, v in facts.items() if v}
     report, _ = build_report(f"neuroadapt replay {out_dir.name}", facts, tables, raw)
     return _save(report, out_dir / "report.html")
@@ -558,13 +695,13 @@ def find_sessions(subject_dir: Path) -> list[Path]:
         raise NeuroadaptError(f"--subject {subject_dir}: no such folder")
     found = sorted(p.parent for p in subject_dir.rglob("session.json"))
     if not found:
-        raise NeuroadaptError(f"--subject {subject_dir}: no session folders (session.json) "
-                              "in it")
+        raise NeuroadaptError(f"--subject {subject_dir}: no session folders (session.json) in it")
     return found
 
 
-def write_subject_report(subject_dir: Path, out: Path | None = None, *,
-                         echo: Callable[[str], None] = lambda _s: None) -> Path:
+def write_subject_report(
+    subject_dir: Path, out: Path | None = None, *, echo: Callable[[str], None] = lambda _s: None
+) -> Path:
     """Every session of one subject in date order: the learning curve.
 
     Sessions still running are listed and left out of the curve; a session that
@@ -593,39 +730,56 @@ def write_subject_report(subject_dir: Path, out: Path | None = None, *,
         eff = summ["effects"][0] if summ["effects"] else None
         label = str(meta.get("start", folder.name))[:16]
         points.append((label, summ))
-        rows.append({"session": folder.name, "started": meta.get("start", ""),
-                     "protocol": meta.get("protocol", {}).get("name", ""),
-                     "ended": meta.get("ended", ""), "reward rate": _pct(summ["reward_rate"]),
-                     "artifact fraction": _pct(summ["artifact_fraction"]),
-                     "Hedges' g": None if eff is None else eff["g"],
-                     "95 % CI": "n/a" if eff is None or eff["ci"] is None
-                     else f"[{eff['ci'][0]:.2f}, {eff['ci'][1]:.2f}]"})
+        rows.append(
+            {
+                "session": folder.name,
+                "started": meta.get("start", ""),
+                "protocol": meta.get("protocol", {}).get("name", ""),
+                "ended": meta.get("ended", ""),
+                "reward rate": _pct(summ["reward_rate"]),
+                "artifact fraction": _pct(summ["artifact_fraction"]),
+                "Hedges' g": None if eff is None else eff["g"],
+                "95 % CI": "n/a"
+                if eff is None or eff["ci"] is None
+                else f"[{eff['ci'][0]:.2f}, {eff['ci'][1]:.2f}]",
+            }
+        )
     with mne.utils.use_log_level("error"):
-        report = mne.Report(title=f"neuroadapt subject {subject_dir.name}", image_format="png",
-                            verbose="error")
+        report = mne.Report(
+            title=f"neuroadapt subject {subject_dir.name}", image_format="png", verbose="error"
+        )
     report.add_html(_table(rows), title="Sessions", section="Sessions")
     if points:
         fig = _figure(9, 5.5)
         ax1, ax2 = fig.subplots(2, 1, sharex=True)
         x = np.arange(len(points))
-        ax1.plot(x, [p[1]["reward_rate"] if p[1]["reward_rate"] is not None else np.nan
-                     for p in points], "o-", color="#3a9d5d")
+        ax1.plot(
+            x,
+            [p[1]["reward_rate"] if p[1]["reward_rate"] is not None else np.nan for p in points],
+            "o-",
+            color="#3a9d5d",
+        )
         ax1.set_ylim(0, 1)
         ax1.set_ylabel("reward rate (training)")
         effects = [p[1]["effects"][0] if p[1]["effects"] else None for p in points]
         g = np.array([np.nan if e is None or e["g"] is None else e["g"] for e in effects])
         lo = np.array([np.nan if e is None or e["ci"] is None else e["ci"][0] for e in effects])
         hi = np.array([np.nan if e is None or e["ci"] is None else e["ci"][1] for e in effects])
-        ax2.errorbar(x, g, yerr=np.abs(np.vstack([g - lo, hi - g])), fmt="o-",
-                     color="#1f4e79", capsize=3)
+        ax2.errorbar(
+            x, g, yerr=np.abs(np.vstack([g - lo, hi - g])), fmt="o-", color="#1f4e79", capsize=3
+        )
         ax2.axhline(0, color="k", lw=0.6)
         name = next((e["feature"] for e in effects if e is not None), "feature")
         ax2.set_ylabel(f"Hedges' g, {name}\n(training − baseline)")
         ax2.set_xticks(x, [p[0] for p in points], rotation=30, ha="right", fontsize=8)
-        report.add_figure(fig, title="Learning curve", section="Learning curve",
-                          caption="Per session in date order: fraction of training windows "
-                                  "rewarded, and the training-vs-baseline effect size of the "
-                                  "first feature with its 95 % BCa bootstrap interval.")
+        report.add_figure(
+            fig,
+            title="Learning curve",
+            section="Learning curve",
+            caption="Per session in date order: fraction of training windows "
+            "rewarded, and the training-vs-baseline effect size of the "
+            "first feature with its 95 % BCa bootstrap interval.",
+        )
     out = Path(out) if out is not None else subject_dir / "subject_report.html"
     echo(f"writing {out}")
     return _save(report, out)
@@ -644,22 +798,44 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("report", help="write the HTML report of a session or of a subject",
-                       description="Write a self-contained HTML report (opens offline): for "
-                                   "SESSION, <SESSION>/report.html with phases, signal quality, "
-                                   "features, reward rate, artifacts, baseline-vs-training "
-                                   "effect size and spectra; with --subject DIR, "
-                                   "DIR/subject_report.html with every session under DIR in "
-                                   "date order (learning curve). A session whose supervisor "
-                                   "died is marked crashed first; a running one is refused.")
+    p = sub.add_parser(
+        "report",
+        help="write the HTML report of a session or of a subject",
+        description="Write a self-contained HTML report (opens offline): for "
+        "SESSION, <SESSION>/report.html with phases, signal quality, "
+        "features, reward rate, artifacts, baseline-vs-training "
+        "effect size and spectra; with --subject DIR, "
+        "DIR/subject_report.html with every session under DIR in "
+        "date order (learning curve). A session whose supervisor "
+        "died is marked crashed first; a running one is refused.",
+    )
     p.add_argument("session", type=Path, nargs="?", metavar="SESSION", help="session folder")
-    p.add_argument("--subject", type=Path, metavar="DIR",
-                   help="a subject's folder of sessions (e.g. sessions/S01)")
-    p.add_argument("--out", type=Path, metavar="FILE",
-                   help="where to write the report (default: in the session or subject folder)")
+    p.add_argument(
+        "--subject",
+        type=Path,
+        metavar="DIR",
+        help="a subject's folder of sessions (e.g. sessions/S01)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="where to write the report (default: in the session or subject folder)",
+    )
     p.set_defaults(func=cmd_report)
 
 
-__all__ = ["Effect", "PhaseStats", "add_parser", "build_report", "effect_sizes", "find_sessions",
-           "hedges_g", "phase_stats", "summarise", "write_replay_report",
-           "write_report", "write_subject_report"]
+__all__ = [
+    "Effect",
+    "PhaseStats",
+    "add_parser",
+    "build_report",
+    "effect_sizes",
+    "find_sessions",
+    "hedges_g",
+    "phase_stats",
+    "summarise",
+    "write_replay_report",
+    "write_report",
+    "write_subject_report",
+]

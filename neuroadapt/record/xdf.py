@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import NeuroadaptError
-from ..lsl import STREAM_CONTROL, STREAM_FEATURES, STREAM_MARKERS, STREAM_SCENE
-from .xdfio import load_xdf_robust
+from neuroadapt.errors import NeuroadaptError
+from neuroadapt.lsl import STREAM_CONTROL, STREAM_FEATURES, STREAM_MARKERS, STREAM_SCENE
+from neuroadapt.record.xdfio import load_xdf_robust
 
 
 @dataclass
@@ -28,7 +28,7 @@ class RecordedStream:
     labels: list[str]
     sfreq: float
     data: np.ndarray | list  # (n_samples, n_channels), or a list of strings for markers
-    times: np.ndarray        # (n_samples,)
+    times: np.ndarray  # (n_samples,)
 
     def column(self, label: str) -> np.ndarray:
         return np.asarray(self.data)[:, self.labels.index(label)]
@@ -116,13 +116,23 @@ def load_session_xdf(path: Path, *, dejitter: bool = True) -> Session:
         info = s["info"]
         n = int(info["channel_count"][0])
         rs = RecordedStream(
-            name=info["name"][0], type=info["type"][0],
+            name=info["name"][0],
+            type=info["type"][0],
             source_id=(info.get("source_id") or [""])[0] or "",
-            labels=_labels(info, n), sfreq=float(info["nominal_srate"][0]),
-            data=s["time_series"], times=np.asarray(s["time_stamps"], dtype=float))
+            labels=_labels(info, n),
+            sfreq=float(info["nominal_srate"][0]),
+            data=s["time_series"],
+            times=np.asarray(s["time_stamps"], dtype=float),
+        )
         if rs.name in (STREAM_FEATURES, STREAM_CONTROL, STREAM_MARKERS, STREAM_SCENE):
             found[rs.name] = rs
         elif rs.type.upper() == "EEG" and "eeg" not in found:
             found["eeg"] = rs
-    return Session(found.get("eeg"), found.get(STREAM_FEATURES), found.get(STREAM_CONTROL),
-                   found.get(STREAM_MARKERS), found.get(STREAM_SCENE), notes=list(notes))
+    return Session(
+        found.get("eeg"),
+        found.get(STREAM_FEATURES),
+        found.get(STREAM_CONTROL),
+        found.get(STREAM_MARKERS),
+        found.get(STREAM_SCENE),
+        notes=list(notes),
+    )

@@ -6,7 +6,7 @@ through :class:`~neuroadapt.pipeline.Pipeline` and writes the session tables,
 a per-phase summary and a report. See ``docs/replay.md``.
 """
 
-from .inputs import RecordedSession, ReplayInput, load_input
-from .run import Replay, ReplayResult, replay
+from neuroadapt.replay.inputs import RecordedSession, ReplayInput, load_input
+from neuroadapt.replay.run import Replay, ReplayResult, replay
 
 __all__ = ["RecordedSession", "Replay", "ReplayInput", "ReplayResult", "load_input", "replay"]

@@ -15,14 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import NeuroadaptError
-from ..record.phases import hop_of, pair_windows, phase_rows
-from ..record.tables import FILES, SessionTables
+from neuroadapt.errors import NeuroadaptError
+from neuroadapt.record.phases import hop_of, pair_windows, phase_rows
+from neuroadapt.record.tables import FILES, SessionTables
 
 COMPARE_PNG = "compare.png"
 COMPARE_JSON = "compare.json"
-_PHASE_COLOURS = {"baseline": "#d9e6f2", "training": "#dcefdc", "rest": "#f2ecd9",
-                  "transfer": "#eadcf2"}
+_PHASE_COLOURS = {
+    "baseline": "#d9e6f2",
+    "training": "#dcefdc",
+    "rest": "#f2ecd9",
+    "transfer": "#eadcf2",
+}
 
 
 def read_run(folder: Path) -> SessionTables:
@@ -40,12 +44,14 @@ def read_run(folder: Path) -> SessionTables:
         return SessionTables.read(folder)
     xdf = folder / "session.xdf"
     if xdf.is_file():
-        from ..record.tables import from_session
-        from ..record.xdf import load_session_xdf
+        from neuroadapt.record.tables import from_session
+        from neuroadapt.record.xdf import load_session_xdf
 
         return from_session(load_session_xdf(xdf))
-    raise NeuroadaptError(f"{folder}: holds neither {', '.join(FILES.values())} "
-                          f"(a replay) nor session.xdf (a recorded session)")
+    raise NeuroadaptError(
+        f"{folder}: holds neither {', '.join(FILES.values())} "
+        f"(a replay) nor session.xdf (a recorded session)"
+    )
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -86,8 +92,11 @@ def compare_tables(a: SessionTables, b: SessionTables) -> dict:
     for r in rows_a:
         other = by_name_b.get(r["name"], [])
         rb = other.pop(0) if other else None
-        entry: dict = {"name": r["name"], "kind": r["kind"],
-                       "n_windows": [r["n_windows"], rb["n_windows"] if rb else None]}
+        entry: dict = {
+            "name": r["name"],
+            "kind": r["kind"],
+            "n_windows": [r["n_windows"], rb["n_windows"] if rb else None],
+        }
         for key in ("reward_rate", "artifact_fraction", "held_fraction"):
             va, vb = r[key], rb[key] if rb else None
             entry[key] = [va, vb, _diff(va, vb)]
@@ -106,8 +115,10 @@ def compare_tables(a: SessionTables, b: SessionTables) -> dict:
     for p in (p for p in a.param_names if p in b.param_names):
         xa = np.asarray(a.control.floats(p))[ia]
         xb = np.asarray(b.control.floats(p))[ib]
-        params[p] = {"correlation": _corr(xa, xb),
-                     "max_abs_diff": _finite(np.nanmax(np.abs(xa - xb), initial=-np.inf))}
+        params[p] = {
+            "correlation": _corr(xa, xb),
+            "max_abs_diff": _finite(np.nanmax(np.abs(xa - xb), initial=-np.inf)),
+        }
     fa, fb = np.asarray(a.features.floats("time")), np.asarray(b.features.floats("time"))
     ja, jb = pair_windows(fa, fb, hop_of(fa) / 2)
     feats = {}
@@ -115,10 +126,18 @@ def compare_tables(a: SessionTables, b: SessionTables) -> dict:
         xa = np.asarray(a.features.floats(n))[ja]
         xb = np.asarray(b.features.floats(n))[jb]
         rel = np.abs(xa - xb) / np.maximum(np.abs(xa), 1e-300)
-        feats[n] = {"correlation": _corr(xa, xb),
-                    "max_rel_diff": _finite(np.nanmax(rel, initial=-np.inf))}
-    return {"phases": phases, "windows": int(len(ia)), "feature_windows": int(len(ja)),
-            "reward_agreement": agree, "parameters": params, "features": feats}
+        feats[n] = {
+            "correlation": _corr(xa, xb),
+            "max_rel_diff": _finite(np.nanmax(rel, initial=-np.inf)),
+        }
+    return {
+        "phases": phases,
+        "windows": int(len(ia)),
+        "feature_windows": int(len(ja)),
+        "reward_agreement": agree,
+        "parameters": params,
+        "features": feats,
+    }
 
 
 def _fmt(v: float | int | None, digits: int = 4) -> str:
@@ -131,41 +150,55 @@ def _fmt(v: float | int | None, digits: int = 4) -> str:
 
 def format_comparison(result: dict, label_a: str = "A", label_b: str = "B") -> str:
     """A plain-text table of :func:`compare_tables`' result."""
-    lines = [f"A = {label_a}, B = {label_b}",
-             f"{'phase':<16} {'measure':<28} {'A':>12} {'B':>12} {'B - A':>12}"]
+    lines = [
+        f"A = {label_a}, B = {label_b}",
+        f"{'phase':<16} {'measure':<28} {'A':>12} {'B':>12} {'B - A':>12}",
+    ]
     for ph in result["phases"]:
         name = ph["name"]
-        rows = [("windows", ph["n_windows"][0], ph["n_windows"][1],
-                 _diff(ph["n_windows"][0], ph["n_windows"][1]))]
+        rows = [
+            (
+                "windows",
+                ph["n_windows"][0],
+                ph["n_windows"][1],
+                _diff(ph["n_windows"][0], ph["n_windows"][1]),
+            )
+        ]
         rows += [(f"mean {n}", *v) for n, v in ph["feature_means"].items()]
-        rows += [("reward rate", *ph["reward_rate"]),
-                 ("artifact fraction", *ph["artifact_fraction"]),
-                 ("held fraction", *ph["held_fraction"])]
+        rows += [
+            ("reward rate", *ph["reward_rate"]),
+            ("artifact fraction", *ph["artifact_fraction"]),
+            ("held fraction", *ph["held_fraction"]),
+        ]
         for measure, va, vb, d in rows:
-            lines.append(f"{name:<16} {measure:<28} {_fmt(va):>12} {_fmt(vb):>12} "
-                         f"{_fmt(d):>12}")
+            lines.append(f"{name:<16} {measure:<28} {_fmt(va):>12} {_fmt(vb):>12} {_fmt(d):>12}")
             name = ""
     lines.append("")
-    lines.append(f"paired windows: {result['windows']}; reward agreement: "
-                 f"{_fmt(result['reward_agreement'])}")
+    lines.append(
+        f"paired windows: {result['windows']}; reward agreement: {_fmt(result['reward_agreement'])}"
+    )
     for p, v in result["parameters"].items():
-        lines.append(f"parameter {p}: r = {_fmt(v['correlation'])}, "
-                     f"max |B - A| = {_fmt(v['max_abs_diff'])}")
+        lines.append(
+            f"parameter {p}: r = {_fmt(v['correlation'])}, max |B - A| = {_fmt(v['max_abs_diff'])}"
+        )
     for n, v in result["features"].items():
-        lines.append(f"feature {n}: r = {_fmt(v['correlation'])}, "
-                     f"max relative difference = {_fmt(v['max_rel_diff'])}")
+        lines.append(
+            f"feature {n}: r = {_fmt(v['correlation'])}, "
+            f"max relative difference = {_fmt(v['max_rel_diff'])}"
+        )
     return "\n".join(lines)
 
 
-def plot_comparison(a: SessionTables, b: SessionTables, path: Path,
-                    label_a: str = "A", label_b: str = "B") -> Path:
+def plot_comparison(
+    a: SessionTables, b: SessionTables, path: Path, label_a: str = "A", label_b: str = "B"
+) -> Path:
     """Control parameters and reward over time for both runs, phases of A shaded (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..record.phases import phases
+    from neuroadapt.record.phases import phases
 
     params = list(dict.fromkeys([*a.param_names, *b.param_names]))
     n = len(params) + 1
@@ -174,21 +207,27 @@ def plot_comparison(a: SessionTables, b: SessionTables, path: Path,
     shade = phases(a)
     for ax in axes:
         for ph in shade:
-            ax.axvspan(ph["start"], ph["end"], color=_PHASE_COLOURS.get(ph["kind"], "#eeeeee"),
-                       lw=0)
+            ax.axvspan(
+                ph["start"], ph["end"], color=_PHASE_COLOURS.get(ph["kind"], "#eeeeee"), lw=0
+            )
     for tables, label, style in ((a, label_a, "-"), (b, label_b, "--")):
         t = tables.control.floats("time")
         for ax, p in zip(axes, params, strict=False):
             if p in tables.param_names:
                 ax.plot(t, tables.control.floats(p), style, lw=1.2, label=label)
-        axes[-1].step(t, tables.control.floats("reward"), style, where="post", lw=1.2,
-                      label=label)
+        axes[-1].step(t, tables.control.floats("reward"), style, where="post", lw=1.2, label=label)
     for ax, p in zip(axes, [*params, "reward"], strict=True):
         ax.set_ylabel(p, fontsize=8)
     for ph in shade:
-        axes[0].text((ph["start"] + ph["end"]) / 2, 1.0, ph["name"],
-                     transform=axes[0].get_xaxis_transform(), ha="center", va="bottom",
-                     fontsize=8)
+        axes[0].text(
+            (ph["start"] + ph["end"]) / 2,
+            1.0,
+            ph["name"],
+            transform=axes[0].get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     axes[0].legend(loc="upper right", fontsize=8)
     axes[-1].set_xlabel("time (s from the recording's first sample)")
     fig.tight_layout()
@@ -215,11 +254,20 @@ def write_comparison(folder_a: Path, folder_b: Path, out: Path) -> tuple[str, di
     result = {"a": la, "b": lb, **result}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / COMPARE_JSON).write_text(json.dumps(result, indent=2, allow_nan=False) + "\n",
-                                    encoding="utf-8")
+    (out / COMPARE_JSON).write_text(
+        json.dumps(result, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
     plot_comparison(a, b, out / COMPARE_PNG, la, lb)
     return format_comparison(result, la[:12], lb[:12]), result
 
 
-__all__ = ["COMPARE_JSON", "COMPARE_PNG", "compare_tables", "format_comparison",
-           "pair_windows", "plot_comparison", "read_run", "write_comparison"]
+__all__ = [
+    "COMPARE_JSON",
+    "COMPARE_PNG",
+    "compare_tables",
+    "format_comparison",
+    "pair_windows",
+    "plot_comparison",
+    "read_run",
+    "write_comparison",
+]

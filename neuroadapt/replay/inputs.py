@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..record.xdf import RecordedStream, load_session_xdf
-from ..sources.files import RecordingError, read_recording
+from neuroadapt.record.xdf import RecordedStream, load_session_xdf
+from neuroadapt.sources.files import RecordingError, read_recording
 
 SESSION_FILE = "session.xdf"
 SESSION_PROTOCOL = "protocol.toml"
@@ -101,14 +101,17 @@ def _session_xdf(path: Path) -> Path | None:
     if path.is_dir():
         candidate = path / SESSION_FILE
         if not candidate.is_file():
-            raise RecordingError(f"{path}: is a folder without {SESSION_FILE} "
-                                 f"(give a recording file or a session folder)")
+            raise RecordingError(
+                f"{path}: is a folder without {SESSION_FILE} "
+                f"(give a recording file or a session folder)"
+            )
         return candidate
     return path if path.name == SESSION_FILE else None
 
 
-def load_raw_session(xdf: Path, n_eeg: int, t0_eeg: float
-                     ) -> tuple[np.ndarray | None, RecordedSession]:
+def load_raw_session(
+    xdf: Path, n_eeg: int, t0_eeg: float
+) -> tuple[np.ndarray | None, RecordedSession]:
     """Read a session's engine streams and its EEG sample times as recorded.
 
     Parameters
@@ -131,13 +134,16 @@ def load_raw_session(xdf: Path, n_eeg: int, t0_eeg: float
     stamps = None
     if eeg is not None and n_eeg and len(eeg.times) == n_eeg and abs(eeg.times[0] - t0_eeg) < 1:
         stamps = eeg.times
-    session = RecordedSession(features=recorded.features, control=recorded.control,
-                              markers=recorded.marker_events(), folder=xdf.parent)
+    session = RecordedSession(
+        features=recorded.features,
+        control=recorded.control,
+        markers=recorded.marker_events(),
+        folder=xdf.parent,
+    )
     return stamps, session
 
 
-def load_input(path: Path, *, stream: str | None = None, profile: str | None = None
-               ) -> ReplayInput:
+def load_input(path: Path, *, stream: str | None = None, profile: str | None = None) -> ReplayInput:
     """Read what to replay.
 
     Parameters
@@ -159,23 +165,31 @@ def load_input(path: Path, *, stream: str | None = None, profile: str | None = N
         raise RecordingError(f"{path}: no such file or folder")
     xdf = _session_xdf(path)
     if xdf is not None and (xdf.parent / "session.json").is_file():
-        from ..record.session import check_session
+        from neuroadapt.record.session import check_session
 
         # A running session is refused; one whose supervisor died is marked crashed.
         check_session(xdf.parent)
     rec = read_recording(xdf or path, stream=stream, profile=profile)
     inp = ReplayInput(
-        data=rec.data, stamps=rec.t0 + rec.times, sfreq=rec.sfreq, ch_names=list(rec.ch_names),
-        ch_types=list(rec.ch_types), file_name=rec.path.name, format=rec.format,
-        label=rec.path.stem, warnings=list(rec.warnings))
+        data=rec.data,
+        stamps=rec.t0 + rec.times,
+        sfreq=rec.sfreq,
+        ch_names=list(rec.ch_names),
+        ch_types=list(rec.ch_types),
+        file_name=rec.path.name,
+        format=rec.format,
+        label=rec.path.stem,
+        warnings=list(rec.warnings),
+    )
     if xdf is None:
         return inp
     stamps, session = load_raw_session(xdf, rec.n_samples, rec.t0)
     if session.first("session_start") is None and session.features is None:
         return inp  # an XDF file named session.xdf that neuroadapt did not record
     if stamps is None:
-        raise RecordingError(f"{xdf}: the EEG stream's timestamps could not be read back "
-                             f"without dejitter")
+        raise RecordingError(
+            f"{xdf}: the EEG stream's timestamps could not be read back without dejitter"
+        )
     inp.stamps = stamps
     inp.session = session
     inp.label = xdf.parent.name
@@ -184,6 +198,4 @@ def load_input(path: Path, *, stream: str | None = None, profile: str | None = N
     return inp
 
 
-__all__ = ["RecordedSession", "ReplayInput", "load_input",
-           "load_raw_session"]
-
+__all__ = ["RecordedSession", "ReplayInput", "load_input", "load_raw_session"]

@@ -11,13 +11,13 @@ import json
 import math
 from pathlib import Path
 
-from .. import __version__
-from ..errors import ConfigError
-from ..protocol import LoadedProtocol
-from ..record.phases import phase_rows
-from ..record.tables import FILES
-from .inputs import ReplayInput
-from .run import ReplayResult
+from neuroadapt import __version__
+from neuroadapt.errors import ConfigError
+from neuroadapt.protocol import LoadedProtocol
+from neuroadapt.record.phases import phase_rows
+from neuroadapt.record.tables import FILES
+from neuroadapt.replay.inputs import ReplayInput
+from neuroadapt.replay.run import ReplayResult
 
 SUMMARY = "summary.json"
 REPORT = "report.html"
@@ -51,11 +51,14 @@ def prepare_out(out: Path, force: bool) -> Path:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise ConfigError(f"--out {out}: the folder is not empty; choose another or add "
-                          f"--force to replace its replay files")
+        raise ConfigError(
+            f"--out {out}: the folder is not empty; choose another or add "
+            f"--force to replace its replay files"
+        )
     if force and out.is_dir() and (out / "session.xdf").exists():
-        raise ConfigError(f"--out {out}: is a recorded session folder; replays never write "
-                          f"into one")
+        raise ConfigError(
+            f"--out {out}: is a recorded session folder; replays never write into one"
+        )
     out.mkdir(parents=True, exist_ok=True)
     for name in OUTPUTS:  # stale results of an earlier replay must not survive --force
         (out / name).unlink(missing_ok=True)
@@ -73,19 +76,32 @@ def _clean(value):
     return value
 
 
-def summary(result: ReplayResult, loaded: LoadedProtocol, inp: ReplayInput,
-            run: dict | None = None) -> dict:
+def summary(
+    result: ReplayResult, loaded: LoadedProtocol, inp: ReplayInput, run: dict | None = None
+) -> dict:
     """The content of ``summary.json`` (no path, no names: the input's file name only)."""
     proto = loaded.protocol.protocol
     out = {
         "neuroadapt": __version__,
-        "input": {"file": inp.file_name, "format": inp.format, "sfreq": inp.sfreq,
-                  "channels": list(inp.ch_names), "n_samples": int(inp.data.shape[0]),
-                  "duration": inp.duration, "recorded_session": inp.session is not None,
-                  "skipped_samples": result.skipped},
-        "protocol": {"name": proto.name, "version": proto.version, "sha256": loaded.sha256,
-                     "file": Path(loaded.path).name},
-        "start": result.start, "ended": result.ended, "n_windows": result.n_windows,
+        "input": {
+            "file": inp.file_name,
+            "format": inp.format,
+            "sfreq": inp.sfreq,
+            "channels": list(inp.ch_names),
+            "n_samples": int(inp.data.shape[0]),
+            "duration": inp.duration,
+            "recorded_session": inp.session is not None,
+            "skipped_samples": result.skipped,
+        },
+        "protocol": {
+            "name": proto.name,
+            "version": proto.version,
+            "sha256": loaded.sha256,
+            "file": Path(loaded.path).name,
+        },
+        "start": result.start,
+        "ended": result.ended,
+        "n_windows": result.n_windows,
         "notes": list(result.notes),
         "phases": phase_rows(result.tables),
     }
@@ -94,8 +110,13 @@ def summary(result: ReplayResult, loaded: LoadedProtocol, inp: ReplayInput,
     return _clean(out)
 
 
-def write_outputs(out: Path, result: ReplayResult, loaded: LoadedProtocol, inp: ReplayInput,
-                  run: dict | None = None) -> dict[str, Path]:
+def write_outputs(
+    out: Path,
+    result: ReplayResult,
+    loaded: LoadedProtocol,
+    inp: ReplayInput,
+    run: dict | None = None,
+) -> dict[str, Path]:
     """Write the three tables and ``summary.json`` into ``out``; returns their paths."""
     paths = result.tables.write(out)
     path = Path(out) / SUMMARY
@@ -111,7 +132,7 @@ def write_report(out: Path, inp: ReplayInput | None = None) -> tuple[Path | None
     Returns (path, note): the note says why no report was written, if so.
     """
     try:
-        from ..record.report import write_replay_report
+        from neuroadapt.record.report import write_replay_report
 
         raw = None
         if inp is not None:
@@ -124,5 +145,13 @@ def write_report(out: Path, inp: ReplayInput | None = None) -> tuple[Path | None
         return None, f"report.html not written: {type(exc).__name__}: {exc}"
 
 
-__all__ = ["OUTPUTS", "REPORT", "SUMMARY", "default_out", "prepare_out", "summary",
-           "write_outputs", "write_report"]
+__all__ = [
+    "OUTPUTS",
+    "REPORT",
+    "SUMMARY",
+    "default_out",
+    "prepare_out",
+    "summary",
+    "write_outputs",
+    "write_report",
+]

@@ -22,8 +22,14 @@ class ProgressBar:
         Least seconds between two redraws.
     """
 
-    def __init__(self, label: str, stream: TextIO | None = None, enabled: bool | None = None,
-                 interval: float = 0.2, width: int = 30) -> None:
+    def __init__(
+        self,
+        label: str,
+        stream: TextIO | None = None,
+        enabled: bool | None = None,
+        interval: float = 0.2,
+        width: int = 30,
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.label, self.interval, self.width = label, interval, width
@@ -39,8 +45,7 @@ class ProgressBar:
         frac = done / total if total else 1.0
         filled = int(round(frac * self.width))
         bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {100 * frac:3.0f} % "
-                          f"{now - self._begin:6.1f} s")
+        self.stream.write(f"\r{self.label} [{bar}] {100 * frac:3.0f} % {now - self._begin:6.1f} s")
         self.stream.flush()
         self._drawn = True
 

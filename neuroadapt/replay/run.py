@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..pipeline import Pipeline, Step
-from ..protocol import LoadedProtocol
-from ..record.tables import SessionTables
-from .inputs import RecordedSession, ReplayInput
+from neuroadapt.pipeline import Pipeline, Step
+from neuroadapt.protocol import LoadedProtocol
+from neuroadapt.record.tables import SessionTables
+from neuroadapt.replay.inputs import RecordedSession, ReplayInput
 
 ProgressFn = Callable[[int, int], None]
 
@@ -111,8 +111,9 @@ def nearest_window(times: np.ndarray, t: float, tolerance: float) -> int | None:
     return best if abs(times[best] - t) <= tolerance else None
 
 
-def align_skip(stamps: np.ndarray, live_times: np.ndarray, n_window: int, n_hop: int,
-               sfreq: float) -> int:
+def align_skip(
+    stamps: np.ndarray, live_times: np.ndarray, n_window: int, n_hop: int, sfreq: float
+) -> int:
     """Samples to drop so the replay's windows end where the live engine's did.
 
     Parameters
@@ -143,8 +144,9 @@ def align_skip(stamps: np.ndarray, live_times: np.ndarray, n_window: int, n_hop:
     return 0
 
 
-def session_actions(session: RecordedSession, window_times: np.ndarray, hop: float
-                    ) -> tuple[list[Action], list[str]]:
+def session_actions(
+    session: RecordedSession, window_times: np.ndarray, hop: float
+) -> tuple[list[Action], list[str]]:
     """Start and stop of a recorded session, placed on the replay's windows.
 
     Recorded marker times are the newest sample of the window the live engine
@@ -164,14 +166,17 @@ def session_actions(session: RecordedSession, window_times: np.ndarray, hop: flo
     tol = hop / 2
     start = session.first("session_start")
     if start is None:
-        notes.append("the recorded session never started its protocol; replaying from the "
-                     "first window")
+        notes.append(
+            "the recorded session never started its protocol; replaying from the first window"
+        )
         return [Action(0, "start")], notes
     w0 = nearest_window(window_times, start[0], tol)
     if w0 is None:
         where = "before" if len(window_times) and start[0] < window_times[0] else "after"
-        notes.append(f"the recorded protocol start is {where} the replay's first window "
-                     f"(less than one window of signal before it); starting at the first window")
+        notes.append(
+            f"the recorded protocol start is {where} the replay's first window "
+            f"(less than one window of signal before it); starting at the first window"
+        )
         w0 = 0
     actions.append(Action(w0, "start"))
     end = session.first("session_end")
@@ -203,12 +208,14 @@ class Replay:
         its Nyquist frequency.
     """
 
-    def __init__(self, loaded: LoadedProtocol, inp: ReplayInput, *,
-                 follow_session: bool = True) -> None:
+    def __init__(
+        self, loaded: LoadedProtocol, inp: ReplayInput, *, follow_session: bool = True
+    ) -> None:
         self.loaded = loaded
         self.inp = inp
-        self.pipeline = Pipeline(loaded, inp.sfreq, inp.ch_names, inp.file_name,
-                                 ch_types=inp.ch_types)
+        self.pipeline = Pipeline(
+            loaded, inp.sfreq, inp.ch_names, inp.file_name, ch_types=inp.ch_types
+        )
         sig = loaded.protocol.signal
         ext = self.pipeline.extractor
         self.n_window, self.n_hop = ext.n_window, ext.n_hop
@@ -218,8 +225,9 @@ class Replay:
         session = inp.session if follow_session else None
         self.skip = 0
         if session is not None and session.features is not None:
-            self.skip = align_skip(inp.stamps, session.features.times, self.n_window,
-                                   self.n_hop, inp.sfreq)
+            self.skip = align_skip(
+                inp.stamps, session.features.times, self.n_window, self.n_hop, inp.sfreq
+            )
         self.ends = grid_ends(len(inp.stamps), self.n_window, self.n_hop, self.skip)
         self.notes: list[str] = []
         if session is not None:
@@ -227,10 +235,12 @@ class Replay:
             apply_recorded = getattr(self.pipeline, "apply_recorded", None)
             if apply_recorded is not None:
                 apply_recorded(session.markers)
-            elif any(m.get("event") in ("pause", "resume", "difficulty")
-                     for _, m in session.markers):
-                self.notes.append("recorded commands not applied: this version's Pipeline "
-                                  "cannot replay them")
+            elif any(
+                m.get("event") in ("pause", "resume", "difficulty") for _, m in session.markers
+            ):
+                self.notes.append(
+                    "recorded commands not applied: this version's Pipeline cannot replay them"
+                )
         else:
             self.actions = [Action(0, "start")]
         self._feature_names = self.pipeline.protocol.feature_names
@@ -244,30 +254,39 @@ class Replay:
         flags = frame.flags
         valid = frame.finite and not any(f in self.hold_on for f in flags)
         values = frame.values
-        self.tables.features.append([t, *[float(values[n]) for n in self._feature_names],
-                                     valid, ",".join(flags)])
+        self.tables.features.append(
+            [t, *[float(values[n]) for n in self._feature_names], valid, ",".join(flags)]
+        )
         if ctl is not None:
             # reward: the rule's state, as the reward_start/reward_end markers say
             # (what the scene showed differs only under sham or with feedback off).
             # The window that ends the protocol is "end" with index -1, as in the
             # tables of a live recording (record.tables.from_session).
-            phase = ("end", "end", -1) if ctl.phase == "end" else (
-                ctl.phase, ctl.phase_kind, ctl.phase_index)
+            phase = (
+                ("end", "end", -1)
+                if ctl.phase == "end"
+                else (ctl.phase, ctl.phase_kind, ctl.phase_index)
+            )
             params = ctl.params
-            self.tables.control.append([
-                t, *phase, ctl.feedback, ctl.hold, ctl.reward_rule,
-                *[float(params[p]) for p in self._param_names]])
+            self.tables.control.append(
+                [
+                    t,
+                    *phase,
+                    ctl.feedback,
+                    ctl.hold,
+                    ctl.reward_rule,
+                    *[float(params[p]) for p in self._param_names],
+                ]
+            )
         for m in step.markers:
             self.tables.add_marker(m.t - self.t_first, m.to_json())
 
     def _apply(self, action: Action) -> None:
-        if action.kind == "start" and not (self.pipeline.started
-                                           or self.pipeline.start_requested):
+        if action.kind == "start" and not (self.pipeline.started or self.pipeline.start_requested):
             self.pipeline.request_start()
 
     # -- run -----------------------------------------------------------------------------
-    def run(self, progress: ProgressFn | None = None, chunk_seconds: float = 10.0
-            ) -> ReplayResult:
+    def run(self, progress: ProgressFn | None = None, chunk_seconds: float = 10.0) -> ReplayResult:
         """Replay every sample (or until the protocol ends or the session was stopped).
 
         Samples are pushed ``chunk_seconds`` at a time, rounded up to whole
@@ -313,20 +332,40 @@ class Replay:
             t = self.pipeline.last_t if self.pipeline.last_t is not None else stamps[pos - 1]
             for m in self.pipeline.protocol.pop_markers():
                 self.tables.add_marker(m.t - self.t_first, m.to_json())
-            self.tables.add_marker(float(t) - self.t_first,
-                                   {"event": "session_end", "reason": reason})
+            self.tables.add_marker(
+                float(t) - self.t_first, {"event": "session_end", "reason": reason}
+            )
         elapsed = time.perf_counter() - begin
         t0 = self.pipeline.protocol.t0
-        return ReplayResult(self.tables, n_windows, self.skip,
-                            None if t0 is None else t0 - self.t_first, ended, elapsed,
-                            list(self.notes))
+        return ReplayResult(
+            self.tables,
+            n_windows,
+            self.skip,
+            None if t0 is None else t0 - self.t_first,
+            ended,
+            elapsed,
+            list(self.notes),
+        )
 
 
-def replay(loaded: LoadedProtocol, inp: ReplayInput, *, follow_session: bool = True,
-           progress: ProgressFn | None = None) -> ReplayResult:
+def replay(
+    loaded: LoadedProtocol,
+    inp: ReplayInput,
+    *,
+    follow_session: bool = True,
+    progress: ProgressFn | None = None,
+) -> ReplayResult:
     """Replay ``inp`` through ``loaded``; see :class:`Replay`."""
     return Replay(loaded, inp, follow_session=follow_session).run(progress)
 
 
-__all__ = ["Action", "Replay", "ReplayResult", "align_skip", "grid_ends",
-           "nearest_window", "replay", "session_actions"]
+__all__ = [
+    "Action",
+    "Replay",
+    "ReplayResult",
+    "align_skip",
+    "grid_ends",
+    "nearest_window",
+    "replay",
+    "session_actions",
+]

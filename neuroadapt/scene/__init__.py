@@ -4,9 +4,9 @@ Importing this package does not import Panda3D; only
 :mod:`neuroadapt.scene.app` (the running scene) and the scenes themselves do.
 """
 
-from .base import Scene, load_scene_class
-from .controller import SceneController
-from .manifest import (
+from neuroadapt.scene.base import Scene, load_scene_class
+from neuroadapt.scene.controller import SceneController
+from neuroadapt.scene.manifest import (
     SceneManifest,
     SceneParameter,
     find_scene,

@@ -34,14 +34,14 @@ from typing import Any
 import pylsl
 import zmq
 
-from ..bus import DEFAULT_PUB, Subscriber
-from ..errors import ConfigError, NeuroadaptError
-from ..lsl import STREAM_SCENE, linger_for_consumers, make_stream_info
-from .base import Scene, load_scene_class
-from .controller import GENTLE_EXIT, SceneController
-from .manifest import SceneManifest, find_scene, load_manifest
-from .output import OutputRig, check_output, setup_output
-from .safety import CameraGuard
+from neuroadapt.bus import DEFAULT_PUB, Subscriber
+from neuroadapt.errors import ConfigError, NeuroadaptError
+from neuroadapt.lsl import STREAM_SCENE, linger_for_consumers, make_stream_info
+from neuroadapt.scene.base import Scene, load_scene_class
+from neuroadapt.scene.controller import GENTLE_EXIT, SceneController
+from neuroadapt.scene.manifest import SceneManifest, find_scene, load_manifest
+from neuroadapt.scene.output import OutputRig, check_output, setup_output
+from neuroadapt.scene.safety import CameraGuard
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +121,22 @@ class SceneApp:
     (no vection), warning once when a scene tries to go faster.
     """
 
-    def __init__(self, scene_name: str, *, headless: bool,
-                 control: str | None = DEFAULT_PUB, source_id: str = "neuroadapt-scene",
-                 set_values: Mapping[str, float] | None = None,
-                 size: tuple[int, int] = (1280, 720), output: str | None = None,
-                 mirror: bool = False, gentle_exit: float = GENTLE_EXIT,
-                 frame_dt: float | None = None, frame_rate: float | None = None,
-                 join: bool = False) -> None:
+    def __init__(
+        self,
+        scene_name: str,
+        *,
+        headless: bool,
+        control: str | None = DEFAULT_PUB,
+        source_id: str = "neuroadapt-scene",
+        set_values: Mapping[str, float] | None = None,
+        size: tuple[int, int] = (1280, 720),
+        output: str | None = None,
+        mirror: bool = False,
+        gentle_exit: float = GENTLE_EXIT,
+        frame_dt: float | None = None,
+        frame_rate: float | None = None,
+        join: bool = False,
+    ) -> None:
         global _created
         width, height = (int(v) for v in size)
         if width < 16 or height < 16:
@@ -137,8 +146,11 @@ class SceneApp:
             headless = True
         elif output in ("window", "vr"):
             headless = False  # a headset needs a desktop window for its GL context
-        for name, value in (("gentle_exit", gentle_exit), ("frame_dt", frame_dt),
-                            ("frame_rate", frame_rate)):
+        for name, value in (
+            ("gentle_exit", gentle_exit),
+            ("frame_dt", frame_dt),
+            ("frame_rate", frame_rate),
+        ):
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name} {value!r}: must be a positive number")
         folder = find_scene(scene_name)
@@ -146,8 +158,9 @@ class SceneApp:
         values = self.manifest.check_values(set_values or {})
         scene_class = load_scene_class(folder)
         if _created:
-            raise RuntimeError("one SceneApp per process: Panda3D's ShowBase cannot be "
-                               "created twice")
+            raise RuntimeError(
+                "one SceneApp per process: Panda3D's ShowBase cannot be created twice"
+            )
         _created = True
 
         self.headless = headless
@@ -190,8 +203,9 @@ class SceneApp:
             self._base = _Base()
         except Exception as exc:  # Panda3D raises bare Exceptions for pipe failures
             hint = "" if headless else " (no display? try --headless)"
-            raise NeuroadaptError(f"cannot open a {'buffer' if headless else 'window'} "
-                                  f"for the scene: {exc}{hint}") from None
+            raise NeuroadaptError(
+                f"cannot open a {'buffer' if headless else 'window'} for the scene: {exc}{hint}"
+            ) from None
         try:
             if self._base.win is None:
                 raise NeuroadaptError("Panda3D opened no window or buffer (see its log above)")
@@ -201,8 +215,13 @@ class SceneApp:
                 clock.setMode(ClockObject.MLimited)
                 clock.setFrameRate(HEADLESS_FRAME_RATE)
             self.scene: Scene = scene_class(
-                render=self._base.render, camera=self._base.cam, taskmgr=self._base.taskMgr,
-                loader=self._base.loader, manifest=self.manifest, win=self._base.win)
+                render=self._base.render,
+                camera=self._base.cam,
+                taskmgr=self._base.taskMgr,
+                loader=self._base.loader,
+                manifest=self.manifest,
+                win=self._base.win,
+            )
             self.scene.build()
             self.scene.apply(self.controller.applied)
             self.camera_guard.reset(*_pose(self._base.cam, self._base.render))
@@ -211,17 +230,22 @@ class SceneApp:
                 try:
                     self._subscriber = Subscriber(control, topics=("control",))
                 except zmq.ZMQError as exc:
-                    raise ConfigError(f"control address {control!r}: {exc} "
-                                      "(expected e.g. tcp://127.0.0.1:5710)") from None
+                    raise ConfigError(
+                        f"control address {control!r}: {exc} (expected e.g. tcp://127.0.0.1:5710)"
+                    ) from None
             self._outlet = _make_outlet(self.manifest, source_id)
         except BaseException:
             self.close()
             raise
-        log.info("scene %s on %s (%s), output %s%s, shaders %s", self.manifest.name,
-                 self._base.pipe.getInterfaceName(),
-                 self._base.win.getGsg().getDriverRenderer(), output,
-                 " with mirror" if mirror else "",
-                 "on" if self.scene.shaders_available else "off (software fallback)")
+        log.info(
+            "scene %s on %s (%s), output %s%s, shaders %s",
+            self.manifest.name,
+            self._base.pipe.getInterfaceName(),
+            self._base.win.getGsg().getDriverRenderer(),
+            output,
+            " with mirror" if mirror else "",
+            "on" if self.scene.shaders_available else "off (software fallback)",
+        )
         self._t0 = self._last_time = pylsl.local_clock()
         self._base.taskMgr.add(self._frame, "neuroadapt-scene-frame", sort=-40)
 
@@ -232,8 +256,9 @@ class SceneApp:
         """Whether the scene renders with shaders (False on the software fallback)."""
         return self.scene.shaders_available
 
-    def run(self, duration: float | None = None, frames: int | None = None, *,
-            close: bool = True) -> str:
+    def run(
+        self, duration: float | None = None, frames: int | None = None, *, close: bool = True
+    ) -> str:
         """Render until an end message, a signal, ``duration`` seconds or ``frames`` frames.
 
         Parameters
@@ -270,11 +295,17 @@ class SceneApp:
                     # TaskManager.step() turns SIGINT into KeyboardInterrupt
                     # after finishing the frame: a clean point to stop.
                     self._request_stop("signal SIGINT")
-                if self.stop_reason is None and stop_frame is not None \
-                        and self.frames >= stop_frame:
+                if (
+                    self.stop_reason is None
+                    and stop_frame is not None
+                    and self.frames >= stop_frame
+                ):
                     self.stop_reason = "frames"
-                if self.stop_reason is None and deadline is not None \
-                        and time.monotonic() >= deadline:
+                if (
+                    self.stop_reason is None
+                    and deadline is not None
+                    and time.monotonic() >= deadline
+                ):
                     self.stop_reason = "duration"
         finally:
             restore()
@@ -333,7 +364,8 @@ class SceneApp:
     def start_gentle_exit(self, duration: float | None = None) -> float:
         """Ease to neutral over ``duration`` s (default: the app's), then end the run."""
         planned = self.controller.start_gentle_exit(
-            self.gentle_exit_default if duration is None else duration)
+            self.gentle_exit_default if duration is None else duration
+        )
         log.info("gentle exit over %.1f s", planned)
         return planned
 
@@ -391,8 +423,9 @@ class SceneApp:
         if self.rig is not None:
             self.rig.update()
         if self._outlet is not None:
-            self._outlet.push_sample([*values.values(), wall_dt * 1000.0,
-                                      float(self.dropped_frames)], now)
+            self._outlet.push_sample(
+                [*values.values(), wall_dt * 1000.0, float(self.dropped_frames)], now
+            )
         self.frames += 1
         self.control_time_s = work + time.thread_time() - work2
         return task.cont
@@ -404,10 +437,13 @@ class SceneApp:
             from panda3d.core import LQuaternion, Point3
 
             cam.setPosQuat(render, Point3(*pos), LQuaternion(*quat))
-            self._warn_once("camera", f"scene {self.manifest.name} moves the camera faster than "
-                                      f"{self.camera_guard.max_speed:g} m/s or "
-                                      f"{self.camera_guard.max_turn:g} deg/s; slowed down "
-                                      "(fast camera motion causes VR sickness)")
+            self._warn_once(
+                "camera",
+                f"scene {self.manifest.name} moves the camera faster than "
+                f"{self.camera_guard.max_speed:g} m/s or "
+                f"{self.camera_guard.max_turn:g} deg/s; slowed down "
+                "(fast camera motion causes VR sickness)",
+            )
 
     def _poll_control(self) -> None:
         # Messages are applied oldest first, so the newest wins for each field
@@ -417,15 +453,16 @@ class SceneApp:
                 continue
             params = body.get("params")
             if isinstance(params, dict) and self._join:
-                self.controller.reset({k: v for k, v in params.items()
-                                       if k in self.manifest.names})
+                self.controller.reset({k: v for k, v in params.items() if k in self.manifest.names})
                 self._join = False
             elif isinstance(params, dict):
                 self.controller.set_targets(params)
             elif params is not None:
                 self._warn_once("params", "control message 'params' is not an object; ignored")
-            for key, setter in (("feedback", self.controller.set_feedback),
-                                ("hold", self.controller.set_hold)):
+            for key, setter in (
+                ("feedback", self.controller.set_feedback),
+                ("hold", self.controller.set_hold),
+            ):
                 value = body.get(key)
                 if isinstance(value, bool):
                     setter(value)
@@ -435,9 +472,12 @@ class SceneApp:
             if body.get("end") is True:
                 self._request_stop("end message")
         for name in self.controller.unknown_names:
-            self._warn_once(f"param:{name}", f"control message names unknown parameter {name!r} "
-                                  f"(scene {self.manifest.name} has "
-                                  f"{', '.join(self.manifest.names)}); ignored")
+            self._warn_once(
+                f"param:{name}",
+                f"control message names unknown parameter {name!r} "
+                f"(scene {self.manifest.name} has "
+                f"{', '.join(self.manifest.names)}); ignored",
+            )
 
     def _gentle_exit_request(self, value: object) -> None:
         if value is None or value is False or self.controller.exiting:
@@ -450,8 +490,11 @@ class SceneApp:
         try:
             self.start_gentle_exit(duration)
         except ValueError:
-            self._warn_once("gentle_exit", f"control message 'gentle_exit' {value!r}: expected "
-                                           'true or {"duration": seconds > 0}; ignored')
+            self._warn_once(
+                "gentle_exit",
+                f"control message 'gentle_exit' {value!r}: expected "
+                'true or {"duration": seconds > 0}; ignored',
+            )
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
@@ -526,6 +569,7 @@ def _pose(node: Any, render: Any) -> tuple[tuple[float, ...], tuple[float, ...]]
 def _make_outlet(manifest: SceneManifest, source_id: str) -> pylsl.StreamOutlet:
     names = [*manifest.names, FRAME_TIME_CHANNEL, DROPPED_FRAMES_CHANNEL]
     units = [p.unit or None for p in manifest.parameters] + ["ms", "count"]
-    info = make_stream_info(STREAM_SCENE, STREAM_TYPE, names, 0.0, "float32", source_id,
-                            units=units)
+    info = make_stream_info(
+        STREAM_SCENE, STREAM_TYPE, names, 0.0, "float32", source_id, units=units
+    )
     return pylsl.StreamOutlet(info)

@@ -16,8 +16,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ManifestError
-from .manifest import SCENE_FILE, SceneManifest
+from neuroadapt.errors import ManifestError
+from neuroadapt.scene.manifest import SCENE_FILE, SceneManifest
 
 if TYPE_CHECKING:  # Panda3D is only needed where a scene is actually built
     from panda3d.core import GraphicsOutput, NodePath
@@ -52,8 +52,15 @@ class Scene(ABC):
     limited: a scene maps them to visuals and never needs to smooth again.
     """
 
-    def __init__(self, render: NodePath, camera: NodePath, taskmgr: Any, loader: Any,
-                 manifest: SceneManifest, win: GraphicsOutput | None = None) -> None:
+    def __init__(
+        self,
+        render: NodePath,
+        camera: NodePath,
+        taskmgr: Any,
+        loader: Any,
+        manifest: SceneManifest,
+        win: GraphicsOutput | None = None,
+    ) -> None:
         self.render = render
         self.camera = camera
         self.taskmgr = taskmgr
@@ -67,8 +74,7 @@ class Scene(ABC):
     def shaders_available(self) -> bool:
         """Whether the graphics back end runs GLSL (False on the software renderer)."""
         gsg = self.win.getGsg() if self.win is not None else None
-        return bool(gsg is not None and gsg.getSupportsBasicShaders()
-                    and gsg.getSupportsGlsl())
+        return bool(gsg is not None and gsg.getSupportsBasicShaders() and gsg.getSupportsGlsl())
 
     @abstractmethod
     def build(self) -> None:
@@ -122,9 +128,15 @@ def load_scene_class(folder: str | Path) -> type[Scene]:
         except BaseException:
             del sys.modules[module_name]
             raise
-    found = [obj for obj in vars(module).values()
-             if inspect.isclass(obj) and issubclass(obj, Scene) and obj is not Scene
-             and obj.__module__ == module_name and not inspect.isabstract(obj)]
+    found = [
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj)
+        and issubclass(obj, Scene)
+        and obj is not Scene
+        and obj.__module__ == module_name
+        and not inspect.isabstract(obj)
+    ]
     if len(found) != 1:
         names = ", ".join(c.__name__ for c in found) or "none"
         raise ManifestError(f"{path}: expected exactly one Scene subclass, found {names}")

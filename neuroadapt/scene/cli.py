@@ -20,10 +20,10 @@ import math
 import os
 import sys
 
-from ..bus import DEFAULT_PUB
-from ..errors import ConfigError, NeuroadaptError
-from .manifest import find_scene, list_scenes, load_manifest
-from .output import OUTPUTS, check_output
+from neuroadapt.bus import DEFAULT_PUB
+from neuroadapt.errors import ConfigError, NeuroadaptError
+from neuroadapt.scene.manifest import find_scene, list_scenes, load_manifest
+from neuroadapt.scene.output import OUTPUTS, check_output
 
 HEADLESS_ENV = "NEUROADAPT_HEADLESS"
 
@@ -34,43 +34,89 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     Both set ``func=main``; :func:`main` tells them apart by ``scene_command``.
     """
     p = subparsers.add_parser(
-        "scene", help="show a scene driven by the engine's control messages",
+        "scene",
+        help="show a scene driven by the engine's control messages",
         description="Show a scene in a window (or offscreen with --headless), follow the "
-                    "engine's control messages and publish the applied state over LSL.")
-    p.add_argument("name", nargs="?", default="lagoon", metavar="NAME",
-                   help="scene name or folder (default: lagoon; see `neuroadapt scenes`)")
-    p.add_argument("--headless", action="store_true",
-                   help="render offscreen; automatic without a display or with "
-                        f"{HEADLESS_ENV}=1")
-    p.add_argument("--output", metavar="MODE",
-                   help=f"{' | '.join(OUTPUTS)}: desktop window, offscreen buffer, side-by-side "
-                        "stereo, or an OpenXR headset (needs neuroadapt[vr]); default: window, "
-                        "or offscreen with --headless")
-    p.add_argument("--mirror", action="store_true",
-                   help="also show the therapist what the patient sees (the left eye in "
-                        "stereo and VR)")
-    p.add_argument("--exit-duration", type=float, default=60.0, metavar="S",
-                   help="duration of a gentle exit asked for without one (default: 60 s)")
-    p.add_argument("--control", default=DEFAULT_PUB, metavar="ADDR",
-                   help=f"engine PUB address to follow, or 'none' (default: {DEFAULT_PUB})")
-    p.add_argument("--set", dest="set_values", action="append", default=[],
-                   metavar="PARAM=VALUE", help="start with this parameter value (repeatable)")
-    p.add_argument("--screenshot", metavar="FILE",
-                   help="render, save a PNG to FILE and exit")
-    p.add_argument("--duration", type=float, metavar="S",
-                   help="stop after S seconds (default: until the end message or a signal)")
-    p.add_argument("--join", action="store_true",
-                   help="joining a running session (a restart): take up the first control "
-                        "message's parameters at once instead of gliding from the defaults")
-    p.add_argument("--source-id", default="neuroadapt-scene", metavar="ID",
-                   help="LSL source_id of the applied-state stream (the session id)")
-    p.add_argument("--size", default="1280x720", metavar="WxH",
-                   help="window or image size in pixels (default: 1280x720)")
+        "engine's control messages and publish the applied state over LSL.",
+    )
+    p.add_argument(
+        "name",
+        nargs="?",
+        default="lagoon",
+        metavar="NAME",
+        help="scene name or folder (default: lagoon; see `neuroadapt scenes`)",
+    )
+    p.add_argument(
+        "--headless",
+        action="store_true",
+        help=f"render offscreen; automatic without a display or with {HEADLESS_ENV}=1",
+    )
+    p.add_argument(
+        "--output",
+        metavar="MODE",
+        help=f"{' | '.join(OUTPUTS)}: desktop window, offscreen buffer, side-by-side "
+        "stereo, or an OpenXR headset (needs neuroadapt[vr]); default: window, "
+        "or offscreen with --headless",
+    )
+    p.add_argument(
+        "--mirror",
+        action="store_true",
+        help="also show the therapist what the patient sees (the left eye in stereo and VR)",
+    )
+    p.add_argument(
+        "--exit-duration",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="duration of a gentle exit asked for without one (default: 60 s)",
+    )
+    p.add_argument(
+        "--control",
+        default=DEFAULT_PUB,
+        metavar="ADDR",
+        help=f"engine PUB address to follow, or 'none' (default: {DEFAULT_PUB})",
+    )
+    p.add_argument(
+        "--set",
+        dest="set_values",
+        action="append",
+        default=[],
+        metavar="PARAM=VALUE",
+        help="start with this parameter value (repeatable)",
+    )
+    p.add_argument("--screenshot", metavar="FILE", help="render, save a PNG to FILE and exit")
+    p.add_argument(
+        "--duration",
+        type=float,
+        metavar="S",
+        help="stop after S seconds (default: until the end message or a signal)",
+    )
+    p.add_argument(
+        "--join",
+        action="store_true",
+        help="joining a running session (a restart): take up the first control "
+        "message's parameters at once instead of gliding from the defaults",
+    )
+    p.add_argument(
+        "--source-id",
+        default="neuroadapt-scene",
+        metavar="ID",
+        help="LSL source_id of the applied-state stream (the session id)",
+    )
+    p.add_argument(
+        "--size",
+        default="1280x720",
+        metavar="WxH",
+        help="window or image size in pixels (default: 1280x720)",
+    )
     p.set_defaults(func=main, scene_command="scene")
 
-    q = subparsers.add_parser("scenes", help="list scenes and their parameters",
-                              description="List every scene on the search path with its "
-                                          "parameters (range, default, neutral, max rate).")
+    q = subparsers.add_parser(
+        "scenes",
+        help="list scenes and their parameters",
+        description="List every scene on the search path with its "
+        "parameters (range, default, neutral, max rate).",
+    )
     q.set_defaults(func=main, scene_command="scenes")
 
 
@@ -145,31 +191,55 @@ def _show_scene(args: argparse.Namespace) -> int:
         raise ConfigError(f"--duration {args.duration:g}: must be a positive number of seconds")
     output = check_output(args.output) if args.output else None
     if not (math.isfinite(args.exit_duration) and args.exit_duration > 0):
-        raise ConfigError(f"--exit-duration {args.exit_duration:g}: must be a positive number "
-                          "of seconds")
+        raise ConfigError(
+            f"--exit-duration {args.exit_duration:g}: must be a positive number of seconds"
+        )
     headless = headless_wanted(args.headless)
-    if output in ("window", "vr") and headless and not args.headless \
-            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") \
-            and sys.platform.startswith("linux"):
-        raise ConfigError(f"--output {output}: no display (DISPLAY is not set); "
-                          "use --output offscreen or stereo --headless")
+    if (
+        output in ("window", "vr")
+        and headless
+        and not args.headless
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+        and sys.platform.startswith("linux")
+    ):
+        raise ConfigError(
+            f"--output {output}: no display (DISPLAY is not set); "
+            "use --output offscreen or stereo --headless"
+        )
     control = None if args.control.strip().lower() == "none" else args.control
     # Imported here: listing scenes or validating arguments needs no Panda3D.
-    from .app import SceneApp
+    from neuroadapt.scene.app import SceneApp
 
     if args.screenshot:
         # A still image follows nobody: only the --set values count.
-        app = SceneApp(args.name, headless=headless, control=None, output=output,
-                       source_id=args.source_id, set_values=values, size=size)
+        app = SceneApp(
+            args.name,
+            headless=headless,
+            control=None,
+            output=output,
+            source_id=args.source_id,
+            set_values=values,
+            size=size,
+        )
         try:
             path = app.screenshot(args.screenshot)
         finally:
             app.close()
         print(path)
         return 0
-    app = SceneApp(args.name, headless=headless, control=control, output=output,
-                   mirror=args.mirror, gentle_exit=args.exit_duration,
-                   source_id=args.source_id, set_values=values, size=size, join=args.join)
+    app = SceneApp(
+        args.name,
+        headless=headless,
+        control=control,
+        output=output,
+        mirror=args.mirror,
+        gentle_exit=args.exit_duration,
+        source_id=args.source_id,
+        set_values=values,
+        size=size,
+        join=args.join,
+    )
     app.run(duration=args.duration)
     return 0
 
@@ -193,8 +263,10 @@ def _list_scenes() -> int:
         width = max(len(p.name) for p in manifest.parameters)
         for p in manifest.parameters:
             unit = f" {p.unit}" if p.unit else ""
-            print(f"  {p.name:<{width}}  [{p.low:g}, {p.high:g}]{unit}  default {p.default:g}"
-                  f"  neutral {p.neutral:g}  max {p.max_rate:g}{unit}/s  {p.description}")
+            print(
+                f"  {p.name:<{width}}  [{p.low:g}, {p.high:g}]{unit}  default {p.default:g}"
+                f"  neutral {p.neutral:g}  max {p.max_rate:g}{unit}/s  {p.description}"
+            )
     return status
 
 

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .manifest import SceneManifest
+from neuroadapt.scene.manifest import SceneManifest
 
 # Below this fraction of a parameter's range the glide snaps onto its goal, so
 # values settle exactly instead of creeping forever in the exponential tail.
@@ -77,16 +77,22 @@ class SceneController:
     with feedback off, so the scene resumes toward the latest wish.
     """
 
-    def __init__(self, manifest: SceneManifest, *, time_constant: float = 0.5,
-                 max_dt: float = 0.1, flicker_guard: float | None = FLICKER_GUARD) -> None:
+    def __init__(
+        self,
+        manifest: SceneManifest,
+        *,
+        time_constant: float = 0.5,
+        max_dt: float = 0.1,
+        flicker_guard: float | None = FLICKER_GUARD,
+    ) -> None:
         if not (math.isfinite(time_constant) and time_constant >= 0):
             raise ValueError(f"time_constant must be a finite number >= 0, got {time_constant!r}")
         if not (math.isfinite(max_dt) and max_dt > 0):
             raise ValueError(f"max_dt must be a finite number > 0, got {max_dt!r}")
-        if flicker_guard is not None and not (math.isfinite(flicker_guard)
-                                              and flicker_guard > 0):
-            raise ValueError(f"flicker_guard must be a finite number > 0 or None, "
-                             f"got {flicker_guard!r}")
+        if flicker_guard is not None and not (math.isfinite(flicker_guard) and flicker_guard > 0):
+            raise ValueError(
+                f"flicker_guard must be a finite number > 0 or None, got {flicker_guard!r}"
+            )
         params = manifest.parameters
         self.manifest = manifest
         self.time_constant = float(time_constant)
@@ -190,17 +196,22 @@ class SceneController:
         ValueError
             If ``duration`` is not a finite number > 0.
         """
-        if isinstance(duration, bool) or not isinstance(duration, int | float) \
-                or not (math.isfinite(duration) and duration > 0):
-            raise ValueError(f"gentle exit duration must be a finite number of seconds > 0, "
-                             f"got {duration!r}")
+        if (
+            isinstance(duration, bool)
+            or not isinstance(duration, int | float)
+            or not (math.isfinite(duration) and duration > 0)
+        ):
+            raise ValueError(
+                f"gentle exit duration must be a finite number of seconds > 0, got {duration!r}"
+            )
         gap = np.abs(self._neutral - self._applied)
         # Smoothstep 3s^2 - 2s^3: peak speed 1.5 gap / T, peak acceleration 6 gap / T^2.
         need = float(np.max(1.5 * gap / self._rate, initial=0.0))
         finite = np.isfinite(self._decel)
         if finite.any():
-            need = max(need, float(np.max(np.sqrt(6 * gap[finite] / self._decel[finite]),
-                                          initial=0.0)))
+            need = max(
+                need, float(np.max(np.sqrt(6 * gap[finite] / self._decel[finite]), initial=0.0))
+            )
         self._exit_from = self._applied.copy()
         self._exit_duration = max(float(duration), need)
         self._exit_elapsed = 0.0
@@ -265,9 +276,12 @@ class SceneController:
         new = np.clip(self._applied + delta, self._low, self._high)
         self._velocity = (new - self._applied) / dt
         self._applied = new
-        if self._exit_from is not None and not self._exit_done \
-                and self._exit_elapsed >= self._exit_duration \
-                and np.array_equal(new, self._neutral):
+        if (
+            self._exit_from is not None
+            and not self._exit_done
+            and self._exit_elapsed >= self._exit_duration
+            and np.array_equal(new, self._neutral)
+        ):
             self._exit_done = True
         return self.applied
 

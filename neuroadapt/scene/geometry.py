@@ -28,9 +28,16 @@ from panda3d.core import (
 )
 
 
-def mesh(name: str, pos: np.ndarray, tris: np.ndarray, *, uv: np.ndarray | None = None,
-         normals: np.ndarray | None = None, colors: np.ndarray | None = None,
-         dynamic: bool = False) -> NodePath:
+def mesh(
+    name: str,
+    pos: np.ndarray,
+    tris: np.ndarray,
+    *,
+    uv: np.ndarray | None = None,
+    normals: np.ndarray | None = None,
+    colors: np.ndarray | None = None,
+    dynamic: bool = False,
+) -> NodePath:
     """A GeomNode from NumPy arrays (one copy into Panda3D, no per-vertex Python).
 
     Parameters
@@ -67,7 +74,8 @@ def mesh(name: str, pos: np.ndarray, tris: np.ndarray, *, uv: np.ndarray | None 
     vdata.uncleanSetNumRows(len(pos))
     columns = [c for c in (pos, normals, uv) if c is not None]
     vdata.modifyArrayHandle(0).copyDataFrom(
-        np.ascontiguousarray(np.hstack(columns), dtype=np.float32))
+        np.ascontiguousarray(np.hstack(columns), dtype=np.float32)
+    )
     write_colors(vdata, np.ones((len(pos), 4)) if colors is None else colors)
     prim = GeomTriangles(Geom.UH_static)
     prim.setIndexType(GeomEnums.NT_uint32)
@@ -96,8 +104,7 @@ def write_positions(vdata: GeomVertexData, pos: np.ndarray, uv: np.ndarray | Non
     For meshes made without normals (array 0 holds positions and uv only).
     """
     cols = [pos] if uv is None else [pos, uv]
-    vdata.modifyArrayHandle(0).copyDataFrom(
-        np.ascontiguousarray(np.hstack(cols), dtype=np.float32))
+    vdata.modifyArrayHandle(0).copyDataFrom(np.ascontiguousarray(np.hstack(cols), dtype=np.float32))
 
 
 def write_colors(vdata: GeomVertexData, rgba: np.ndarray) -> None:
@@ -108,8 +115,9 @@ def write_colors(vdata: GeomVertexData, rgba: np.ndarray) -> None:
 
 def rgba(rgb: np.ndarray, alpha: float | np.ndarray = 1.0) -> np.ndarray:
     """Append an alpha column (a scalar or one value per row) to (n, 3) colours."""
-    a = np.broadcast_to(np.asarray(alpha, float).reshape(-1, 1) if np.ndim(alpha) else alpha,
-                        (len(rgb), 1))
+    a = np.broadcast_to(
+        np.asarray(alpha, float).reshape(-1, 1) if np.ndim(alpha) else alpha, (len(rgb), 1)
+    )
     return np.hstack([rgb, a])
 
 
@@ -118,8 +126,9 @@ def grid_triangles(rows: int, cols: int, *, wrap: bool = False) -> np.ndarray:
     r, c = np.meshgrid(np.arange(rows - 1), np.arange(cols if wrap else cols - 1), indexing="ij")
     a = r * cols + c
     b = r * cols + (c + 1) % cols
-    return np.stack([np.stack([a, b, b + cols], -1), np.stack([a, b + cols, a + cols], -1)],
-                    -2).reshape(-1, 3)
+    return np.stack(
+        [np.stack([a, b, b + cols], -1), np.stack([a, b + cols, a + cols], -1)], -2
+    ).reshape(-1, 3)
 
 
 def glow_texture(size: int = 64) -> Texture:
@@ -157,14 +166,16 @@ def beam_texture(width: int = 64) -> Texture:
 def quads(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Triangles and texcoords for ``n`` independent quads (4 vertices each)."""
     base = np.arange(n)[:, None] * 4
-    tris = np.concatenate([base + np.array([0, 1, 2]), base + np.array([0, 2, 3])],
-                          axis=1).reshape(-1, 3)
+    tris = np.concatenate([base + np.array([0, 1, 2]), base + np.array([0, 2, 3])], axis=1).reshape(
+        -1, 3
+    )
     uv = np.tile([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]], (n, 1))
     return tris, uv
 
 
-def billboards(centres: np.ndarray, sizes: np.ndarray, right: np.ndarray,
-                up: np.ndarray) -> np.ndarray:
+def billboards(
+    centres: np.ndarray, sizes: np.ndarray, right: np.ndarray, up: np.ndarray
+) -> np.ndarray:
     """Corners of camera-facing quads, shape (4 n, 3)."""
     r = right[None, :] * sizes[:, None]
     u = up[None, :] * sizes[:, None]
@@ -173,8 +184,11 @@ def billboards(centres: np.ndarray, sizes: np.ndarray, right: np.ndarray,
 
 
 def additive(np_node: NodePath, sort: int) -> None:
-    np_node.setAttrib(ColorBlendAttrib.make(ColorBlendAttrib.M_add, ColorBlendAttrib.O_one,
-                                            ColorBlendAttrib.O_one))
+    np_node.setAttrib(
+        ColorBlendAttrib.make(
+            ColorBlendAttrib.M_add, ColorBlendAttrib.O_one, ColorBlendAttrib.O_one
+        )
+    )
     np_node.setTransparency(TransparencyAttrib.M_none)
     np_node.setDepthWrite(False)
     np_node.setBin("fixed", sort)

@@ -36,8 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import neuroadapt
-
-from ..errors import ConfigError, ManifestError
+from neuroadapt.errors import ConfigError, ManifestError
 
 MANIFEST_FILE = "scene.toml"
 SCENE_FILE = "scene.py"
@@ -50,8 +49,16 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # Folder names a plain scene name may take: never "." / ".." or a path.
 _SCENE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SCENE_KEYS = ("title", "description")
-_PARAM_KEYS = ("name", "description", "range", "default", "unit", "max_rate", "neutral",
-               "luminance")
+_PARAM_KEYS = (
+    "name",
+    "description",
+    "range",
+    "default",
+    "unit",
+    "max_rate",
+    "neutral",
+    "luminance",
+)
 _PARAM_REQUIRED = ("name", "range", "default", "max_rate")
 
 
@@ -144,8 +151,9 @@ class SceneManifest:
         for p in self.parameters:
             if p.name == name:
                 return p
-        raise KeyError(f"scene {self.name!r} has no parameter {name!r}; "
-                       f"it has {', '.join(self.names)}")
+        raise KeyError(
+            f"scene {self.name!r} has no parameter {name!r}; it has {', '.join(self.names)}"
+        )
 
     def __iter__(self) -> Iterator[SceneParameter]:
         return iter(self.parameters)
@@ -181,8 +189,10 @@ class SceneManifest:
         out: dict[str, float] = {}
         for name, raw in values.items():
             if name not in self:
-                problems.append(f"{label}{name}: unknown parameter of scene {self.name!r}; "
-                                f"valid names: {', '.join(self.names)}")
+                problems.append(
+                    f"{label}{name}: unknown parameter of scene {self.name!r}; "
+                    f"valid names: {', '.join(self.names)}"
+                )
                 continue
             param = self[name]
             value = _number(raw)
@@ -190,8 +200,9 @@ class SceneManifest:
             if value is None:
                 problems.append(f"{label}{name}: {raw!r} is not a finite number")
             elif not lo <= value <= hi:
-                problems.append(f"{label}{name}: {_fmt(value)} is out of range "
-                                f"[{_fmt(lo)}, {_fmt(hi)}]")
+                problems.append(
+                    f"{label}{name}: {_fmt(value)} is out of range [{_fmt(lo)}, {_fmt(hi)}]"
+                )
             else:
                 out[name] = value
         if problems:
@@ -270,20 +281,28 @@ def load_manifest(path: str | os.PathLike[str]) -> SceneManifest:
         if param is None:
             continue
         if param.name in seen:
-            bad(f"parameters[{i}].name",
-                f"duplicate parameter {param.name!r} (also parameters[{seen[param.name]}])")
+            bad(
+                f"parameters[{i}].name",
+                f"duplicate parameter {param.name!r} (also parameters[{seen[param.name]}])",
+            )
             continue
         seen[param.name] = i
         params.append(param)
 
     if problems:
         raise ManifestError(problems)
-    return SceneManifest(name=path.parent.name, title=title.strip(), description=description,
-                         parameters=tuple(params), path=path)
+    return SceneManifest(
+        name=path.parent.name,
+        title=title.strip(),
+        description=description,
+        parameters=tuple(params),
+        path=path,
+    )
 
 
-def _parse_parameter(raw: object, field: str,
-                     bad: Callable[[str, str], None]) -> SceneParameter | None:
+def _parse_parameter(
+    raw: object, field: str, bad: Callable[[str, str], None]
+) -> SceneParameter | None:
     """Check one ``[[parameters]]`` table; report through ``bad`` and return None on error."""
     if not isinstance(raw, dict):
         bad(field, "must be a table")

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError
+from neuroadapt.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,9 @@ class OutputRig:
             self.mirror = None
 
 
-def setup_output(base: Any, mode: str, *, mirror: bool = False,
-                 eye_separation: float = EYE_SEPARATION) -> OutputRig:
+def setup_output(
+    base: Any, mode: str, *, mirror: bool = False, eye_separation: float = EYE_SEPARATION
+) -> OutputRig:
     """Arrange cameras and windows for ``mode`` after ShowBase opened its window.
 
     Raises
@@ -158,8 +159,13 @@ def _open_mirror(base: Any, camera: Any, *, half: bool):
     props.setSize(width // 2 if half else width, height)
     props.setTitle("neuroadapt — mirror (what the patient sees)")
     offscreen = not base.win.isOfType(_graphics_window_type())
-    win = base.openWindow(props=props, type="offscreen" if offscreen else "onscreen",
-                          makeCamera=False, gsg=base.win.getGsg(), requireWindow=True)
+    win = base.openWindow(
+        props=props,
+        type="offscreen" if offscreen else "onscreen",
+        makeCamera=False,
+        gsg=base.win.getGsg(),
+        requireWindow=True,
+    )
     if win is None:
         raise ConfigError("--mirror: cannot open a mirror window")
     region = win.makeDisplayRegion()
@@ -179,8 +185,9 @@ def _setup_vr(base: Any, rig: OutputRig):
         from p3dopenxr.p3dopenxr import P3DOpenXR
     except ImportError as exc:
         missing = getattr(exc, "name", None) or "p3dopenxr"
-        raise ConfigError(f"--output vr: panda3d-openxr is not available ({missing} missing); "
-                          f"{VR_INSTALL_HINT}") from None
+        raise ConfigError(
+            f"--output vr: panda3d-openxr is not available ({missing} missing); {VR_INSTALL_HINT}"
+        ) from None
     origin = base.render.attachNewNode("vr-stage")
     xr = None
     try:
@@ -194,9 +201,10 @@ def _setup_vr(base: Any, rig: OutputRig):
                 pass
         origin.removeNode()
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ConfigError(f"--output vr: no OpenXR runtime found ({reason}); start the "
-                          "headset's runtime (SteamVR, Monado, Meta) or use --output stereo"
-                          ) from None
+        raise ConfigError(
+            f"--output vr: no OpenXR runtime found ({reason}); start the "
+            "headset's runtime (SteamVR, Monado, Meta) or use --output stereo"
+        ) from None
     # panda3d-openxr parks the main camera outside the scene graph; the scene
     # still places it, so bring it back and only switch off its drawing.
     base.camera.reparentTo(base.render)

@@ -41,8 +41,9 @@ class CameraGuard:
     :attr:`clamped` counts the frames it happened.
     """
 
-    def __init__(self, max_speed: float = MAX_CAMERA_SPEED,
-                 max_turn: float = MAX_CAMERA_TURN) -> None:
+    def __init__(
+        self, max_speed: float = MAX_CAMERA_SPEED, max_turn: float = MAX_CAMERA_TURN
+    ) -> None:
         for name, value in (("max_speed", max_speed), ("max_turn", max_turn)):
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")

@@ -495,9 +495,7 @@ def _edf_layout(path: Path, fmt: str) -> _EdfLayout | None:
     except OSError as exc:
         raise RecordingError(f"{path}: cannot read: {_one_line(exc)}") from None
     if size < header_bytes:
-        raise RecordingError(
-            f"{path}: file cut inside its header ({size} of {header_bytes} bytes)"
-        )
+        raise RecordingError(f"{path}: file cut inside its header ({size} of {header_bytes} bytes)")
     if per_record < 1:
         return None
     layout = _EdfLayout(
@@ -654,8 +652,7 @@ def _pick_stream(
         )
     if typed:
         raise RecordingError(
-            f"{path}: the EEG stream holds no samples "
-            f"({'; '.join(i.describe() for i in typed)})"
+            f"{path}: the EEG stream holds no samples ({'; '.join(i.describe() for i in typed)})"
         )
     if not candidates:
         raise RecordingError(
@@ -687,9 +684,7 @@ def _channel_type(declared: str | None, stream_is_eeg: bool) -> str:
     return "eeg" if stream_is_eeg else "misc"
 
 
-def _read_xdf(
-    path: Path, stream: str | None, profile: HeadsetProfile | None
-) -> _Parts:
+def _read_xdf(path: Path, stream: str | None, profile: HeadsetProfile | None) -> _Parts:
     from neuroadapt.record.xdfio import load_xdf_robust
 
     # A cut or damaged file keeps every whole chunk before the cut (xdfio says
@@ -1026,8 +1021,10 @@ def _assemble(
         raise RecordingError(f"{path}: sampling rate {parts.sfreq!r} is not a positive number")
     names = _apply_profile(parts, profile) if profile is not None else list(parts.names)
     labels = normalise_channels(names, where=str(path))
-    keep = [i for i, t in enumerate(parts.types) if t == "eeg"] if eeg_only else list(
-        range(len(labels))
+    keep = (
+        [i for i, t in enumerate(parts.types) if t == "eeg"]
+        if eeg_only
+        else list(range(len(labels)))
     )
     if not keep:
         counts = {t: parts.types.count(t) for t in dict.fromkeys(parts.types)}

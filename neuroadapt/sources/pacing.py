@@ -20,8 +20,7 @@ from typing import Self
 
 import numpy as np
 
-__all__ = ["MAX_CATCH_UP_SECONDS", "PushChunk", "StreamingThread", "run_paced",
-           "stop_on_signals"]
+__all__ = ["MAX_CATCH_UP_SECONDS", "PushChunk", "StreamingThread", "run_paced", "stop_on_signals"]
 
 # After a pause of the pushing thread (suspended laptop, debugger) the backlog is
 # sent in pieces of at most this long, so no single chunk is huge.
@@ -156,8 +155,9 @@ class StreamingThread(ABC):
             raise RuntimeError(f"this {self._what} is already running")
         self._stop.clear()
         self.open()
-        self._thread = threading.Thread(target=self._serve, name=f"{self._what}-{self.name}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._serve, name=f"{self._what}-{self.name}", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -55,7 +55,7 @@ from neuroadapt.scene.geometry import (
 )
 
 CAMERA_HEIGHT = 1.5
-CAMERA_PITCH = 12.0           # degrees up: mostly sky, the lake below
+CAMERA_PITCH = 12.0  # degrees up: mostly sky, the lake below
 CAMERA_FOV = 66.0
 SKY_RADIUS = 4000.0
 STAR_RADIUS = 3600.0
@@ -64,10 +64,13 @@ EXPOSURE = 1.6
 GUIDE_POS = (0.0, 260.0, 16.0)
 LUMA = np.array([0.2126, 0.7152, 0.0722])
 # Curtains: (distance m, azimuth span degrees, base elevation deg, height deg, seed)
-CURTAINS = ((900.0, (-75.0, 35.0), 6.0, 34.0, 1), (1500.0, (-15.0, 85.0), 8.0, 30.0, 2),
-            (650.0, (-50.0, 5.0), 17.0, 40.0, 3))
+CURTAINS = (
+    (900.0, (-75.0, 35.0), 6.0, 34.0, 1),
+    (1500.0, (-15.0, 85.0), 8.0, 30.0, 2),
+    (650.0, (-50.0, 5.0), 17.0, 40.0, 3),
+)
 ROWS = np.array([0.0, 0.03, 0.09, 0.2, 0.4, 0.7, 1.0])
-PROFILE = np.array([0.0, 0.85, 1.0, 0.7, 0.3, 0.06, 0.0])   # light along the height
+PROFILE = np.array([0.0, 0.85, 1.0, 0.7, 0.3, 0.06, 0.0])  # light along the height
 N_COLS = 140
 
 
@@ -135,7 +138,7 @@ class _Look:
         self.zenith = _linear((0.012, 0.018, 0.045)) + glow * 0.004 * self.strength
         self.horizon = _linear((0.05, 0.07, 0.12)) + glow * 0.03 * self.strength
         self.haze_color = _linear((0.16, 0.19, 0.25)) + glow * 0.04 * self.strength
-        self.haze = 0.004 + 0.45 * self.mist ** 1.3
+        self.haze = 0.004 + 0.45 * self.mist**1.3
 
     def finish(self, rgb: np.ndarray) -> np.ndarray:
         c = (1.0 - np.exp(-np.maximum(rgb, 0.0) * EXPOSURE)) ** (1 / 2.2)
@@ -154,6 +157,7 @@ class _Look:
     def veil(self, c: np.ndarray, e: np.ndarray) -> np.ndarray:
         t = np.exp(-self.haze / np.maximum(e, 0.02))[:, None]
         return self.haze_color + (c - self.haze_color) * t
+
 
 # Geometry helpers
 
@@ -208,8 +212,9 @@ class AuroraScene(Scene):
         e, a = np.meshgrid(elev, az, indexing="ij")
         dirs = np.stack([np.cos(e) * np.sin(a), np.cos(e) * np.cos(a), np.sin(e)], -1)
         self._sky_dirs = dirs.reshape(-1, 3)
-        sky = mesh("sky", self._sky_dirs * SKY_RADIUS,
-                    grid_triangles(len(elev), len(az), wrap=True))
+        sky = mesh(
+            "sky", self._sky_dirs * SKY_RADIUS, grid_triangles(len(elev), len(az), wrap=True)
+        )
         sky.reparentTo(self.root)
         sky.setPos(*self._eye)
         sky.setBin("background", 0)
@@ -221,13 +226,20 @@ class AuroraScene(Scene):
         rng = np.random.default_rng(7)
         parts = []
         # Far hills, nearer hills, then the forested far shore with tree spikes.
-        for dist, height, rough, n in ((3200.0, 260.0, 1.0, 260), (1700.0, 110.0, 0.8, 260),
-                                       (420.0, 0.0, 0.0, 900)):
+        for dist, height, rough, n in (
+            (3200.0, 260.0, 1.0, 260),
+            (1700.0, 110.0, 0.8, 260),
+            (420.0, 0.0, 0.0, 900),
+        ):
             ang = np.linspace(math.radians(-95), math.radians(95), n)
             if height > 0:
                 t = ang * 6.0
-                top = height * (0.55 + 0.3 * sum(np.sin(t * 2 ** k + rng.uniform(0, 6))
-                                                 / 2 ** k for k in range(5)) * rough)
+                top = height * (
+                    0.55
+                    + 0.3
+                    * sum(np.sin(t * 2**k + rng.uniform(0, 6)) / 2**k for k in range(5))
+                    * rough
+                )
                 top = np.maximum(top, 8.0)
             else:
                 # Fir tips: a saw edge of random heights above a low bank.
@@ -239,8 +251,9 @@ class AuroraScene(Scene):
             upper = np.stack([x, y, top], -1)
             pos = np.concatenate([bottom, upper])
             i = np.arange(n - 1)
-            tris = np.concatenate([np.stack([i, i + 1, i + 1 + n], -1),
-                                   np.stack([i, i + 1 + n, i + n], -1)])
+            tris = np.concatenate(
+                [np.stack([i, i + 1, i + 1 + n], -1), np.stack([i, i + 1 + n, i + n], -1)]
+            )
             parts.append((pos, tris, dist))
         offset, pos_all, tri_all, dist_all = 0, [], [], []
         for pos, tris, dist in parts:
@@ -267,13 +280,14 @@ class AuroraScene(Scene):
         # Uniform on the upper hemisphere in front of the viewer.
         az = rng.uniform(-1.3, 1.3, n)
         z = rng.uniform(0.02, 1.0, n) ** 1.3
-        d = np.stack([np.sqrt(1 - z ** 2) * np.sin(az), np.sqrt(1 - z ** 2) * np.cos(az), z], -1)
+        d = np.stack([np.sqrt(1 - z**2) * np.sin(az), np.sqrt(1 - z**2) * np.cos(az), z], -1)
         self._star_dirs = d
         # Magnitudes: few bright, many faint; the faint ones appear last as density rises.
         mag = np.sort(rng.random(n) ** 3)[::-1]
         self._star_mag = 0.25 + 0.75 * mag
-        self._star_tint = _linear(_lerp((0.75, 0.82, 1.0), (1.0, 0.9, 0.78),
-                                        rng.random(n)[:, None]))
+        self._star_tint = _linear(
+            _lerp((0.75, 0.82, 1.0), (1.0, 0.9, 0.78), rng.random(n)[:, None])
+        )
         size = STAR_RADIUS * math.tan(math.radians(0.28)) * (0.7 + 0.6 * mag)
         tris, uv = quads(n)
         pos = billboards(d * STAR_RADIUS + self._eye, size, self._right, self._up)
@@ -290,17 +304,31 @@ class AuroraScene(Scene):
         s = np.linspace(0.0, 1.0, N_COLS)
         for dist, (a0, a1), base, height, seed in CURTAINS:
             rng = np.random.default_rng(seed)
-            self._curtain_base.append((dist, math.radians(a0), math.radians(a1),
-                                       math.radians(base), math.radians(height),
-                                       rng.uniform(0, 6.28, 4), rng.uniform(0.7, 1.3)))
-            uv = np.stack(np.meshgrid(s * (a1 - a0) / 30.0 + seed, ROWS, indexing="ij"),
-                          -1).reshape(-1, 2)
+            self._curtain_base.append(
+                (
+                    dist,
+                    math.radians(a0),
+                    math.radians(a1),
+                    math.radians(base),
+                    math.radians(height),
+                    rng.uniform(0, 6.28, 4),
+                    rng.uniform(0.7, 1.3),
+                )
+            )
+            uv = np.stack(
+                np.meshgrid(s * (a1 - a0) / 30.0 + seed, ROWS, indexing="ij"), -1
+            ).reshape(-1, 2)
             uv_all.append(uv)
             tris_all.append(grid_triangles(N_COLS, len(ROWS)) + offset)
             offset += N_COLS * len(ROWS)
         self._curtain_uv = np.concatenate(uv_all)
-        node = mesh("aurora", self._curtain_positions(), np.concatenate(tris_all),
-                     uv=self._curtain_uv, dynamic=True)
+        node = mesh(
+            "aurora",
+            self._curtain_positions(),
+            np.concatenate(tris_all),
+            uv=self._curtain_uv,
+            dynamic=True,
+        )
         additive(node, 0)
         node.setBin("background", 10)
         if self._shaders:
@@ -320,16 +348,19 @@ class AuroraScene(Scene):
         for dist, a0, a1, base, height, ph, _weight in self._curtain_base:
             # Folds: the curtain bends toward and away from the viewer, which
             # bunches and spreads its rays sideways across the sky.
-            fold = (0.16 * np.sin(s * 7.0 + ph[0] + f * 1.0)
-                    + 0.08 * np.sin(s * 15.0 + ph[1] - f * 1.6)
-                    + 0.05 * np.sin(s * 3.0 + ph[2] + f * 0.5))
+            fold = (
+                0.16 * np.sin(s * 7.0 + ph[0] + f * 1.0)
+                + 0.08 * np.sin(s * 15.0 + ph[1] - f * 1.6)
+                + 0.05 * np.sin(s * 3.0 + ph[2] + f * 0.5)
+            )
             az = a0 + (a1 - a0) * s + 0.12 * fold
             r = dist * (1.0 + fold)
             lift = base + 0.04 * np.sin(s * 5.0 + ph[3] + f * 0.7)
             el = lift[:, None] + height * ROWS[None, :]
             rr = r[:, None] * np.ones_like(el)
-            pos = np.stack([rr * np.sin(az)[:, None], rr * np.cos(az)[:, None],
-                            rr * np.tan(el)], -1)
+            pos = np.stack(
+                [rr * np.sin(az)[:, None], rr * np.cos(az)[:, None], rr * np.tan(el)], -1
+            )
             out.append(pos.reshape(-1, 3) + self._eye)
         return np.concatenate(out)
 
@@ -347,8 +378,11 @@ class AuroraScene(Scene):
 
     def apply(self, values: dict[str, float]) -> None:
         self._values = dict(values)
-        key = tuple(round(values.get(n, 0.0), 5) for n in self.manifest.names
-                    if n not in ("breathing_guide", "breathing_rate", "aurora_motion"))
+        key = tuple(
+            round(values.get(n, 0.0), 5)
+            for n in self.manifest.names
+            if n not in ("breathing_guide", "breathing_rate", "aurora_motion")
+        )
         if key == self._last_key:
             return
         self._last_key = key
@@ -374,8 +408,9 @@ class AuroraScene(Scene):
         land = look.haze_color + (land - look.haze_color) * tr
         land = look.veil(np.broadcast_to(land, rel.shape), np.maximum(e, 0.05))
         write_colors(vertex_data(self._land), rgba(look.finish(land)))
-        water_haze = look.veil(_linear((0.01, 0.015, 0.025)) + 0.55 * look.horizon[None],
-                               np.array([0.02]))
+        water_haze = look.veil(
+            _linear((0.01, 0.015, 0.025)) + 0.55 * look.horizon[None], np.array([0.02])
+        )
         mirror = water_haze + (land * 0.5 - water_haze) * math.exp(-3.0 * look.mist)
         write_colors(vertex_data(self._land_mirror), rgba(look.finish(mirror)))
         # Stars: the brightest first; haze dims them toward the horizon.
@@ -396,8 +431,9 @@ class AuroraScene(Scene):
             d = self._sky_dirs
             mirrored = d * np.array([1.0, 1.0, -1.0])
             k = 0.5 * (1.0 - 0.75 * look.mist)
-            c = c + np.where(d[:, 2:3] >= 0, self._baked_aurora(d, look),
-                             k * self._baked_aurora(mirrored, look))
+            c = c + np.where(
+                d[:, 2:3] >= 0, self._baked_aurora(d, look), k * self._baked_aurora(mirrored, look)
+            )
         write_colors(vertex_data(self._sky), rgba(look.finish(c)))
 
     def _baked_aurora(self, d: np.ndarray, look: _Look) -> np.ndarray:
@@ -442,8 +478,9 @@ class AuroraScene(Scene):
         self._drift += dt * (0.02 + 0.35 * motion)
         self._breath_phase += dt * v.get("breathing_rate", 6.0) / 60.0
         if self._shaders:
-            write_positions(vertex_data(self._curtains), self._curtain_positions(),
-                             self._curtain_uv)
+            write_positions(
+                vertex_data(self._curtains), self._curtain_positions(), self._curtain_uv
+            )
             self._curtains.setShaderInput("u_drift", self._drift)
         else:
             # Repainting the sky costs a few ms: twice a second is plenty for
@@ -467,7 +504,9 @@ class AuroraScene(Scene):
         light = guide * (0.6 + 0.35 * b)
         rgb = np.array([col * light, col * light * 0.45])
         centre = np.repeat(np.array([GUIDE_POS]), 2, 0)
-        write_positions(vertex_data(self._orb),
-                         billboards(centre, np.array([core, halo]), self._right, self._up),
-                         self._orb_uv)
+        write_positions(
+            vertex_data(self._orb),
+            billboards(centre, np.array([core, halo]), self._right, self._up),
+            self._orb_uv,
+        )
         write_colors(vertex_data(self._orb), rgba(np.repeat(rgb, 4, 0)))

@@ -55,12 +55,12 @@ from neuroadapt.scene.geometry import (
     write_positions,
 )
 
-CAMERA_HEIGHT = 1.3           # m: seated eye height
-CAMERA_PITCH = 3.0            # degrees up
-CAMERA_FOV = 64.0             # horizontal degrees
-CLEARING = np.array([0.0, 24.0])   # centre of the clearing (x, y), m
+CAMERA_HEIGHT = 1.3  # m: seated eye height
+CAMERA_PITCH = 3.0  # degrees up
+CAMERA_FOV = 64.0  # horizontal degrees
+CLEARING = np.array([0.0, 24.0])  # centre of the clearing (x, y), m
 CLEARING_RADIUS = 15.0
-SUN_AZIMUTH = -22.0           # degrees, left of straight ahead
+SUN_AZIMUTH = -22.0  # degrees, left of straight ahead
 SUN_ELEVATION = 7.0
 SKY_RADIUS = 1500.0
 MIST_DENSITY = (0.0012, 0.045)  # 1/m at mist 0 and 1 (log-interpolated)
@@ -92,17 +92,20 @@ class _Look:
         self.saturation = _saturation(v.get("saturation", 0.5))
         self.exposure = 0.55 + 1.5 * bright
         self.light = _linear(_lerp((0.78, 0.90, 1.00), (1.00, 0.70, 0.38), warm)) * (
-            1.4 + 1.2 * bright)
+            1.4 + 1.2 * bright
+        )
         self.zenith = _linear(_lerp((0.22, 0.40, 0.68), (0.30, 0.36, 0.60), warm))
         self.horizon = _linear(_lerp((0.58, 0.74, 0.84), (0.98, 0.66, 0.38), warm))
         self.ambient = 0.45 * self.zenith + 0.35 * self.horizon
         self.mist_color = 0.7 * self.horizon + 0.3 * _linear(
-            _lerp((0.62, 0.72, 0.80), (0.82, 0.70, 0.58), warm))
+            _lerp((0.62, 0.72, 0.80), (0.82, 0.70, 0.58), warm)
+        )
         self.mist = mist
         self.density = MIST_DENSITY[0] * (MIST_DENSITY[1] / MIST_DENSITY[0]) ** mist
         el, az = math.radians(SUN_ELEVATION), math.radians(SUN_AZIMUTH)
-        self.sun_dir = np.array([math.sin(az) * math.cos(el), math.cos(az) * math.cos(el),
-                                 math.sin(el)])
+        self.sun_dir = np.array(
+            [math.sin(az) * math.cos(el), math.cos(az) * math.cos(el), math.sin(el)]
+        )
 
     def finish(self, rgb: np.ndarray) -> np.ndarray:
         """Linear light (n, 3) to display colours: tone curve, then saturation."""
@@ -159,13 +162,14 @@ class ForestScene(Scene):
 
     def _make_sky(self) -> NodePath:
         u = np.linspace(0.0, 1.0, 40)
-        elev = np.concatenate([[-0.2], u ** 1.8 * (math.pi / 2)])
+        elev = np.concatenate([[-0.2], u**1.8 * (math.pi / 2)])
         az = np.linspace(0.0, 2 * math.pi, 97)[:-1]
         e, a = np.meshgrid(elev, az, indexing="ij")
         dirs = np.stack([np.cos(e) * np.sin(a), np.cos(e) * np.cos(a), np.sin(e)], -1)
         self._sky_dirs = dirs.reshape(-1, 3)
-        sky = mesh("sky", self._sky_dirs * SKY_RADIUS, grid_triangles(len(elev), len(az),
-                                                                          wrap=True))
+        sky = mesh(
+            "sky", self._sky_dirs * SKY_RADIUS, grid_triangles(len(elev), len(az), wrap=True)
+        )
         sky.reparentTo(self.root)
         sky.setPos(*self._eye)
         sky.setBin("background", 0)
@@ -224,19 +228,35 @@ class ForestScene(Scene):
                 z1 = min(h, z0 + h * 0.34 + (0.1 * h if k == tiers - 1 else 0.0))
                 parts.append((h * 0.17 * (1.0 - 0.21 * k), z0, z1, (0.15, 0.30, 0.13)))
             for rad, z0, z1, col in parts:
-                base = np.stack([x + rad * np.cos(ring), y + rad * np.sin(ring),
-                                 np.full(segs, z0)], -1)
-                top = np.stack([x + 0.15 * rad * np.cos(ring) * (col[0] > 0.12),
-                                y + 0.15 * rad * np.sin(ring) * (col[0] > 0.12),
-                                np.full(segs, z1)], -1)
+                base = np.stack(
+                    [x + rad * np.cos(ring), y + rad * np.sin(ring), np.full(segs, z0)], -1
+                )
+                top = np.stack(
+                    [
+                        x + 0.15 * rad * np.cos(ring) * (col[0] > 0.12),
+                        y + 0.15 * rad * np.sin(ring) * (col[0] > 0.12),
+                        np.full(segs, z1),
+                    ],
+                    -1,
+                )
                 p = np.concatenate([base, top])
-                nrm = np.concatenate([np.stack([np.cos(ring), np.sin(ring),
-                                                np.full(segs, rad / max(z1 - z0, 0.1))], -1)] * 2)
+                nrm = np.concatenate(
+                    [
+                        np.stack(
+                            [np.cos(ring), np.sin(ring), np.full(segs, rad / max(z1 - z0, 0.1))], -1
+                        )
+                    ]
+                    * 2
+                )
                 nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)
                 i = np.arange(segs)
                 j = (i + 1) % segs
-                tris = np.concatenate([np.stack([i, j, j + segs], -1),
-                                       np.stack([i, j + segs, i + segs], -1)]) + offset
+                tris = (
+                    np.concatenate(
+                        [np.stack([i, j, j + segs], -1), np.stack([i, j + segs, i + segs], -1)]
+                    )
+                    + offset
+                )
                 pos_list.append(p)
                 norm_list.append(nrm)
                 tri_list.append(tris)
@@ -274,12 +294,18 @@ class ForestScene(Scene):
         tip = np.stack([cx + lean[:, 0], cy + lean[:, 1], h], -1)
         self._grass_pos = np.stack([base_l, base_r, tip], 1).reshape(-1, 3)
         self._grass_weight = np.tile([0.0, 0.0, 1.0], n)
-        self._grass_phase = np.repeat(rng.uniform(0, 2 * math.pi, n) * 0.3
-                                      + cx * 0.15 + cy * 0.05, 3)
+        self._grass_phase = np.repeat(
+            rng.uniform(0, 2 * math.pi, n) * 0.3 + cx * 0.15 + cy * 0.05, 3
+        )
         tone = rng.uniform(0.75, 1.2, n)
-        alb = np.stack([np.outer(tone, _linear((0.16, 0.26, 0.06))),
-                        np.outer(tone, _linear((0.16, 0.26, 0.06))),
-                        np.outer(tone, _linear((0.42, 0.50, 0.18)))], 1).reshape(-1, 3)
+        alb = np.stack(
+            [
+                np.outer(tone, _linear((0.16, 0.26, 0.06))),
+                np.outer(tone, _linear((0.16, 0.26, 0.06))),
+                np.outer(tone, _linear((0.42, 0.50, 0.18))),
+            ],
+            1,
+        ).reshape(-1, 3)
         self._grass_albedo = alb
         grass = mesh("grass", self._grass_pos, np.arange(3 * n).reshape(-1, 3), dynamic=True)
         grass.reparentTo(self.root)
@@ -291,8 +317,14 @@ class ForestScene(Scene):
         rng = np.random.default_rng(5)
         n = 6
         tris, uv = quads(n)
-        ends = np.stack([CLEARING[0] + rng.uniform(-10, 6, n), CLEARING[1] + rng.uniform(-6, 8, n),
-                         np.zeros(n)], -1)
+        ends = np.stack(
+            [
+                CLEARING[0] + rng.uniform(-10, 6, n),
+                CLEARING[1] + rng.uniform(-6, 8, n),
+                np.zeros(n),
+            ],
+            -1,
+        )
         length = 45.0
         starts = ends + self._sun_dir() * length
         view = ends - self._eye
@@ -300,8 +332,15 @@ class ForestScene(Scene):
         side = np.cross(axis, view)
         side /= np.linalg.norm(side, axis=1, keepdims=True)
         width = rng.uniform(0.6, 1.6, n)[:, None]
-        pos = np.stack([ends - side * width, ends + side * width,
-                        starts + side * width * 2.2, starts - side * width * 2.2], 1)
+        pos = np.stack(
+            [
+                ends - side * width,
+                ends + side * width,
+                starts + side * width * 2.2,
+                starts - side * width * 2.2,
+            ],
+            1,
+        )
         self._shaft_strength = rng.uniform(0.5, 1.0, n)
         shafts = mesh("shafts", pos.reshape(-1, 3), tris, uv=uv)
         # Brightest where the beam meets the ground, fading into the canopy.
@@ -318,15 +357,21 @@ class ForestScene(Scene):
     def _make_fireflies(self) -> NodePath:
         rng = np.random.default_rng(17)
         n = N_FIREFLIES
-        self._ff_base = np.stack([rng.uniform(-14, 14, n), rng.uniform(9, 40, n),
-                                  rng.uniform(0.3, 2.6, n)], -1)
+        self._ff_base = np.stack(
+            [rng.uniform(-14, 14, n), rng.uniform(9, 40, n), rng.uniform(0.3, 2.6, n)], -1
+        )
         self._ff_phase = rng.uniform(0, 2 * math.pi, (n, 4))
         self._ff_freq = rng.uniform(0.05, 0.12, (n, 3))
         self._ff_pos = self._ff_base.copy()
         tris, uv = quads(n)
         self._ff_uv = uv
-        node = mesh("fireflies", billboards(self._ff_base, np.full(n, 0.2), self._right,
-                                                self._up), tris, uv=uv, dynamic=True)
+        node = mesh(
+            "fireflies",
+            billboards(self._ff_base, np.full(n, 0.2), self._right, self._up),
+            tris,
+            uv=uv,
+            dynamic=True,
+        )
         node.setTexture(self._glow)
         additive(node, 20)
         node.reparentTo(self.root)
@@ -336,9 +381,13 @@ class ForestScene(Scene):
         tris, uv = quads(2)
         self._orb_uv = uv
         centre = np.array([GUIDE_POS])
-        node = mesh("breathing-guide", billboards(np.repeat(centre, 2, 0), np.array([1.0, 2.0]),
-                                                    self._right, self._up), tris, uv=uv,
-                     dynamic=True)
+        node = mesh(
+            "breathing-guide",
+            billboards(np.repeat(centre, 2, 0), np.array([1.0, 2.0]), self._right, self._up),
+            tris,
+            uv=uv,
+            dynamic=True,
+        )
         node.setTexture(self._glow)
         additive(node, 30)
         node.reparentTo(self.root)
@@ -348,20 +397,24 @@ class ForestScene(Scene):
 
     def apply(self, values: dict[str, float]) -> None:
         self._values = dict(values)
-        key = tuple(round(values.get(n, 0.0), 5) for n in self.manifest.names
-                    if n not in ("breathing_guide", "breathing_rate", "wind", "fireflies"))
+        key = tuple(
+            round(values.get(n, 0.0), 5)
+            for n in self.manifest.names
+            if n not in ("breathing_guide", "breathing_rate", "wind", "fireflies")
+        )
         if key == self._last_key:
             return
         self._last_key = key
         look = self._look = _Look(values)
-        self.win is not None and self.win.setClearColor(LColor(*look.finish(
-            look.mist_color[None])[0], 1))
+        self.win is not None and self.win.setClearColor(
+            LColor(*look.finish(look.mist_color[None])[0], 1)
+        )
         # Sky: gradient, glow around the low sun, mist at the horizon.
         d = self._sky_dirs
         e = np.clip(d[:, 2], 0.0, 1.0)
         m = np.maximum(d @ look.sun_dir, 0.0)
         sky = look.horizon + (look.zenith - look.horizon) * (1.0 - np.exp(-e * 4.0))[:, None]
-        sky = sky + look.light * (0.25 * m ** 6 + 0.8 * m ** 60)[:, None]
+        sky = sky + look.light * (0.25 * m**6 + 0.8 * m**60)[:, None]
         haze = np.exp(-look.density * 15.0 / np.maximum(e, 0.03))[:, None]
         sky = look.mist_color + (sky - look.mist_color) * haze
         write_colors(vertex_data(self._sky), rgba(look.finish(sky)))
@@ -387,8 +440,9 @@ class ForestScene(Scene):
         sun = look.sun_dir
         diffuse = np.clip((self._tree_norm @ sun + 0.3) / 1.3, 0.0, None)[:, None]
         c = self._tree_albedo * (look.ambient * 0.8 + look.light * 0.45 * diffuse)
-        write_colors(vertex_data(self._trees), rgba(look.finish(look.fog(c, self._tree_pos,
-                                                                       self._eye))))
+        write_colors(
+            vertex_data(self._trees), rgba(look.finish(look.fog(c, self._tree_pos, self._eye)))
+        )
 
     def update(self, dt: float, t: float) -> None:
         v = self._values
@@ -418,9 +472,14 @@ class ForestScene(Scene):
     def _update_fireflies(self, density: float) -> None:
         ph, fr = self._ff_phase, self._ff_freq
         p = self._drift_phase
-        offs = np.stack([1.2 * np.sin(fr[:, 0] * 6 * p + ph[:, 0]),
-                         1.0 * np.sin(fr[:, 1] * 6 * p + ph[:, 1]),
-                         0.4 * np.sin(fr[:, 2] * 6 * p + ph[:, 2])], -1)
+        offs = np.stack(
+            [
+                1.2 * np.sin(fr[:, 0] * 6 * p + ph[:, 0]),
+                1.0 * np.sin(fr[:, 1] * 6 * p + ph[:, 1]),
+                0.4 * np.sin(fr[:, 2] * 6 * p + ph[:, 2]),
+            ],
+            -1,
+        )
         centres = self._ff_base + offs
         n = N_FIREFLIES
         # Lit one after another as density rises: each fades in over 1/n of the range.
@@ -430,9 +489,11 @@ class ForestScene(Scene):
         look = self._look
         col = look.finish(np.array([[1.0, 0.85, 0.30]]) * 3.0)[0]
         rgb = np.outer(alpha * glow, col)
-        write_positions(vertex_data(self._fireflies),
-                         billboards(centres, np.full(n, 0.22), self._right, self._up),
-                         self._ff_uv)
+        write_positions(
+            vertex_data(self._fireflies),
+            billboards(centres, np.full(n, 0.22), self._right, self._up),
+            self._ff_uv,
+        )
         write_colors(vertex_data(self._fireflies), rgba(np.repeat(rgb, 4, 0)))
 
     def _update_orb(self, guide: float) -> None:
@@ -447,7 +508,9 @@ class ForestScene(Scene):
         light = guide * (0.7 + 0.3 * b)
         rgb = np.array([col * light, col * light * 0.5])
         centre = np.repeat(np.array([GUIDE_POS]), 2, 0)
-        write_positions(vertex_data(self._orb),
-                         billboards(centre, np.array([core, halo]), self._right, self._up),
-                         self._orb_uv)
+        write_positions(
+            vertex_data(self._orb),
+            billboards(centre, np.array([core, halo]), self._right, self._up),
+            self._orb_uv,
+        )
         write_colors(vertex_data(self._orb), rgba(np.repeat(rgb, 4, 0)))

@@ -51,15 +51,15 @@ from panda3d.core import (
 from neuroadapt.scene import Scene
 from neuroadapt.scene.geometry import grid_triangles, mesh, rgba, write_colors
 
-CAMERA_HEIGHT = 2.5          # m above the water: seated eye height on a jetty
-CAMERA_PITCH = 2.0           # degrees up: horizon a little below the middle
-CAMERA_FOV = 62.0            # horizontal degrees; narrow enough to stay calm
-SUN_AZIMUTH = 7.0            # degrees right of straight ahead
+CAMERA_HEIGHT = 2.5  # m above the water: seated eye height on a jetty
+CAMERA_PITCH = 2.0  # degrees up: horizon a little below the middle
+CAMERA_FOV = 62.0  # horizontal degrees; narrow enough to stay calm
+SUN_AZIMUTH = 7.0  # degrees right of straight ahead
 SUN_ELEVATION = (1.2, 15.0)  # degrees at sun_height 0 and 1
-SUN_RADIUS = 0.9             # angular radius of the disc, degrees (larger than life, as painted)
+SUN_RADIUS = 0.9  # angular radius of the disc, degrees (larger than life, as painted)
 SKY_RADIUS = 20000.0
 WATER_RADIUS = 16000.0
-HAZE_HEIGHT = 60.0           # m: thickness of the fog layer seen when looking up
+HAZE_HEIGHT = 60.0  # m: thickness of the fog layer seen when looking up
 FOG_DENSITY = (1.2e-4, 9.6e-3)  # 1/m at fog_density 0 and 1 (log-interpolated)
 REFLECTION_MASK = BitMask32.bit(4)
 GUIDE_POS = (-9.0, 48.0, 1.4)  # the breathing light hovers low over the water
@@ -89,18 +89,18 @@ _PALETTE = {
 class _Look:
     """Everything the parameters decide, in linear light."""
 
-    sun_dir: np.ndarray       # (3,) unit vector toward the sun, world space
-    sun_color: np.ndarray     # (3,)
+    sun_dir: np.ndarray  # (3,) unit vector toward the sun, world space
+    sun_color: np.ndarray  # (3,)
     zenith: np.ndarray
     horizon: np.ndarray
     fog_color: np.ndarray
     water_color: np.ndarray
-    fog_density: float        # 1/m, Panda3D exponential fog
-    haze: float               # optical depth of the fog layer straight up
+    fog_density: float  # 1/m, Panda3D exponential fog
+    haze: float  # optical depth of the fog layer straight up
     exposure: float
-    chop: float               # slope scale of the wave normals
-    wave_speed: float         # relative speed of the wave pattern
-    saturation: float         # 1 = natural colour; 0 grey
+    chop: float  # slope scale of the wave normals
+    wave_speed: float  # relative speed of the wave pattern
+    saturation: float  # 1 = natural colour; 0 grey
 
 
 def _linear(rgb) -> np.ndarray:
@@ -152,7 +152,7 @@ def _look(values: dict[str, float]) -> _Look:
         exposure=1.1 + 0.5 * high,
         # A trace of ripple even at calm 1 keeps the mirror alive; the power
         # spends most of the range on the gentle end, where relaxation happens.
-        chop=0.012 + 0.5 * rough ** 1.4,
+        chop=0.012 + 0.5 * rough**1.4,
         wave_speed=0.35 + 0.9 * rough,
         # 0.5 is the look as designed; the curve keeps 1 vivid, not garish.
         saturation=_saturation(values.get("saturation", 0.5)),
@@ -389,11 +389,14 @@ def _noise_texture(size: int = 256, seed: int = 11, anisotropy: int = 8) -> Text
     sx = np.fft.ifft2(coeff * 1j * kx).real
     sy = np.fft.ifft2(coeff * 1j * ky).real
     scale = 3.0 * max(sx.std(), sy.std())
-    rgb = np.stack([
-        0.5 + 0.5 * np.clip(sx / scale, -1, 1),
-        0.5 + 0.5 * np.clip(sy / scale, -1, 1),
-        0.5 + 0.5 * np.tanh(height / (1.2 * height.std())),
-    ], axis=-1)
+    rgb = np.stack(
+        [
+            0.5 + 0.5 * np.clip(sx / scale, -1, 1),
+            0.5 + 0.5 * np.clip(sy / scale, -1, 1),
+            0.5 + 0.5 * np.tanh(height / (1.2 * height.std())),
+        ],
+        axis=-1,
+    )
     tex = Texture("lagoon-noise")
     tex.setup2dTexture(size, size, Texture.T_unsigned_byte, Texture.F_rgb8)
     tex.setRamImageAs(np.rint(rgb * 255).astype(np.uint8).tobytes(), "RGB")
@@ -410,7 +413,7 @@ def _ridge(x: np.ndarray, rng: np.random.Generator, octaves: int = 5) -> np.ndar
     """Smooth random profile in [-1, 1]-ish along ``x`` (sum of random sines)."""
     out = np.zeros_like(x)
     for i in range(octaves):
-        freq = 2.0 ** i
+        freq = 2.0**i
         out += np.sin(x * freq + rng.uniform(0, 2 * np.pi)) / freq
     return out / 2.0
 
@@ -466,8 +469,7 @@ class LagoonScene(Scene):
             self.root.setShaderInput("u_noise", self._noise)
             self._sky.setShader(Shader.make(Shader.SL_GLSL, _SKY_VERT, _PRELUDE + _SKY_FRAG))
             self._land.setShader(Shader.make(Shader.SL_GLSL, _LAND_VERT, _PRELUDE + _LAND_FRAG))
-            self._water.setShader(Shader.make(Shader.SL_GLSL, _WATER_VERT,
-                                              _PRELUDE + _WATER_FRAG))
+            self._water.setShader(Shader.make(Shader.SL_GLSL, _WATER_VERT, _PRELUDE + _WATER_FRAG))
             self._setup_reflection()
         else:
             self._sun_disc = self._make_sun_disc()
@@ -492,8 +494,13 @@ class LagoonScene(Scene):
         self._sky_dirs = dirs.reshape(-1, 3)
         # Azimuth runs clockwise seen from above, so the grid's triangles face inward.
         tris = grid_triangles(len(elev), len(az), wrap=True)
-        sky = mesh("sky", self._sky_dirs * SKY_RADIUS, tris,
-                    colors=np.ones((len(self._sky_dirs), 4)), dynamic=True)
+        sky = mesh(
+            "sky",
+            self._sky_dirs * SKY_RADIUS,
+            tris,
+            colors=np.ones((len(self._sky_dirs), 4)),
+            dynamic=True,
+        )
         sky.reparentTo(self.root)
         sky.setPos(0, 0, CAMERA_HEIGHT)
         # Drawn first and behind everything; fog and lights do not apply to sky.
@@ -512,8 +519,14 @@ class LagoonScene(Scene):
         pos = np.stack([r * np.sin(a), r * np.cos(a), np.zeros_like(r)], -1).reshape(-1, 3)
         self._water_pos = pos
         tris = grid_triangles(len(radius), len(az), wrap=True)
-        water = mesh("water", pos, tris, normals=np.tile([0.0, 0.0, 1.0], (len(pos), 1)),
-                      colors=np.ones((len(pos), 4)), dynamic=True)
+        water = mesh(
+            "water",
+            pos,
+            tris,
+            normals=np.tile([0.0, 0.0, 1.0], (len(pos), 1)),
+            colors=np.ones((len(pos), 4)),
+            dynamic=True,
+        )
         water.reparentTo(self.root)
         water.setLightOff(1)
         water.hide(REFLECTION_MASK)
@@ -526,8 +539,11 @@ class LagoonScene(Scene):
         # (x, y, half width, height, depth ratio): two wooded islands either
         # side of the sun and a third further right, all well out of reach.
         for i, (x, y, half, height, depth) in enumerate(
-            [(-430.0, 950.0, 300.0, 42.0, 0.45), (300.0, 1450.0, 150.0, 24.0, 0.6),
-             (1350.0, 2600.0, 520.0, 64.0, 0.35)]
+            [
+                (-430.0, 950.0, 300.0, 42.0, 0.45),
+                (300.0, 1450.0, 150.0, 24.0, 0.6),
+                (1350.0, 2600.0, 520.0, 64.0, 0.35),
+            ]
         ):
             rings, segs = 22, 72
             rr = np.linspace(0.0, 1.0, rings)
@@ -547,11 +563,13 @@ class LagoonScene(Scene):
             tris = grid_triangles(rings, segs, wrap=True)[:, ::-1]
             tris = tris[_non_degenerate(pos, tris)]
             shade = (0.55 + 0.45 * np.clip(pz / height, 0, 1)).reshape(-1, 1)
-            colors = np.hstack([np.array([0.10, 0.12, 0.08]) * (0.7 + 0.3 * shade),
-                                np.ones((len(pos), 1))])
+            colors = np.hstack(
+                [np.array([0.10, 0.12, 0.08]) * (0.7 + 0.3 * shade), np.ones((len(pos), 1))]
+            )
             normals = _vertex_normals(pos, tris)
-            island = mesh(f"island-{i}", pos, tris, normals=normals, colors=colors,
-                           dynamic=not self._shaders)
+            island = mesh(
+                f"island-{i}", pos, tris, normals=normals, colors=colors, dynamic=not self._shaders
+            )
             island.reparentTo(parent)
             self._land_parts.append((island, pos, normals, colors))
 
@@ -561,16 +579,19 @@ class LagoonScene(Scene):
         t = xs / 1400.0
         top = 90.0 + 70.0 * _ridge(t, rng, 6) + 60.0 * np.exp(-(((xs - 2500.0) / 2200.0) ** 2))
         ys = 5600.0 + 400.0 * _ridge(t * 0.5, rng, 3)
-        pos = np.concatenate([np.stack([xs, ys, np.full_like(xs, -5.0)], -1),
-                              np.stack([xs, ys, top], -1)])
+        pos = np.concatenate(
+            [np.stack([xs, ys, np.full_like(xs, -5.0)], -1), np.stack([xs, ys, top], -1)]
+        )
         n = len(xs)
         idx = np.arange(n - 1)
-        tris = np.concatenate([np.stack([idx, idx + 1, idx + n + 1], -1),
-                               np.stack([idx, idx + n + 1, idx + n], -1)])
+        tris = np.concatenate(
+            [np.stack([idx, idx + 1, idx + n + 1], -1), np.stack([idx, idx + n + 1, idx + n], -1)]
+        )
         normals = np.tile([0.0, -0.8, 0.6], (2 * n, 1))
         colors = np.tile([0.30, 0.31, 0.36, 1.0], (2 * n, 1))
-        ridge = mesh("mountains", pos, tris, normals=normals, colors=colors,
-                      dynamic=not self._shaders)
+        ridge = mesh(
+            "mountains", pos, tris, normals=normals, colors=colors, dynamic=not self._shaders
+        )
         ridge.reparentTo(parent)
         ridge.setTwoSided(True)
         self._land_parts.append((ridge, pos, normals, colors))
@@ -580,10 +601,12 @@ class LagoonScene(Scene):
         segs = 32
         ang = np.linspace(0, 2 * math.pi, segs + 1)[:-1]
         rad = math.tan(math.radians(SUN_RADIUS)) * SKY_RADIUS * 0.9
-        pos = np.vstack([[0.0, 0.0, 0.0], np.stack(
-            [rad * np.cos(ang), np.zeros(segs), rad * np.sin(ang)], -1)])
-        tris = np.stack([np.zeros(segs, int), 1 + (np.arange(segs) + 1) % segs,
-                         1 + np.arange(segs)], -1)
+        pos = np.vstack(
+            [[0.0, 0.0, 0.0], np.stack([rad * np.cos(ang), np.zeros(segs), rad * np.sin(ang)], -1)]
+        )
+        tris = np.stack(
+            [np.zeros(segs, int), 1 + (np.arange(segs) + 1) % segs, 1 + np.arange(segs)], -1
+        )
         disc = mesh("sun-disc", pos, tris, colors=np.ones((segs + 1, 4)))
         disc.reparentTo(self.root)
         disc.setBin("background", 1)
@@ -601,8 +624,9 @@ class LagoonScene(Scene):
         g = (np.exp(-r2 * 5.0) * 0.75 + np.exp(-r2 * 40.0) * 0.25) * np.clip(1.0 - r2, 0, 1)
         tex = Texture("lagoon-glow")
         tex.setup2dTexture(size, size, Texture.T_unsigned_byte, Texture.F_rgb8)
-        tex.setRamImageAs(np.repeat(np.rint(g * 255).astype(np.uint8)[..., None], 3,
-                                    axis=-1).tobytes(), "RGB")
+        tex.setRamImageAs(
+            np.repeat(np.rint(g * 255).astype(np.uint8)[..., None], 3, axis=-1).tobytes(), "RGB"
+        )
         tex.setWrapU(SamplerState.WM_clamp)
         tex.setWrapV(SamplerState.WM_clamp)
         # Two camera-facing cards (core and halo), unit size; scaled per frame.
@@ -622,8 +646,11 @@ class LagoonScene(Scene):
         orb.setShaderOff(2)
         orb.setDepthWrite(False)
         orb.setBin("fixed", 30)
-        orb.setAttrib(ColorBlendAttrib.make(ColorBlendAttrib.M_add, ColorBlendAttrib.O_one,
-                                            ColorBlendAttrib.O_one))
+        orb.setAttrib(
+            ColorBlendAttrib.make(
+                ColorBlendAttrib.M_add, ColorBlendAttrib.O_one, ColorBlendAttrib.O_one
+            )
+        )
         orb.hide()
         return orb
 
@@ -710,14 +737,22 @@ class LagoonScene(Scene):
             root.setShaderInput("u_chop", look.chop)
         else:
             sky = _sky_numpy(self._sky_dirs, look)
-            write_colors(self._sky.node().modifyGeom(0).modifyVertexData(),
-                          rgba(_display(sky, exposure, look.saturation)))
+            write_colors(
+                self._sky.node().modifyGeom(0).modifyVertexData(),
+                rgba(_display(sky, exposure, look.saturation)),
+            )
             disc = _display(look.sun_color * 4.0, exposure, look.saturation)
-            write_colors(self._sun_disc.node().modifyGeom(0).modifyVertexData(),
-                          rgba(np.tile(disc, (self._sun_disc.node().getGeom(0)
-                                               .getVertexData().getNumRows(), 1))))
-            self._sun_disc.setPos(Point3(*(look.sun_dir * SKY_RADIUS * 0.9))
-                                  + Point3(0, 0, CAMERA_HEIGHT))
+            write_colors(
+                self._sun_disc.node().modifyGeom(0).modifyVertexData(),
+                rgba(
+                    np.tile(
+                        disc, (self._sun_disc.node().getGeom(0).getVertexData().getNumRows(), 1)
+                    )
+                ),
+            )
+            self._sun_disc.setPos(
+                Point3(*(look.sun_dir * SKY_RADIUS * 0.9)) + Point3(0, 0, CAMERA_HEIGHT)
+            )
             self._sun_disc.lookAt(self.camera)
             self._shade_land_fallback(look)
 
@@ -731,8 +766,7 @@ class LagoonScene(Scene):
         cam_pos = self.camera.getPos(self.render)
         if self._shaders:
             self.root.setShaderInput("u_phase", self._phase)
-            self.root.setShaderInput("u_cloud_offset", float(self._cloud[0]),
-                                     float(self._cloud[1]))
+            self.root.setShaderInput("u_cloud_offset", float(self._cloud[0]), float(self._cloud[1]))
             self.root.setShaderInput("u_camera_pos", cam_pos)
             if self._reflection_cam is not None:
                 self._mirror_camera()
@@ -749,8 +783,9 @@ class LagoonScene(Scene):
         fwd, up = quat.getForward(), quat.getUp()
         mpos = Point3(pos.x, pos.y, -pos.z)
         self._reflection_cam.setPos(mpos)
-        self._reflection_cam.lookAt(mpos + LVector3(fwd.x, fwd.y, -fwd.z),
-                                    LVector3(-up.x, -up.y, up.z))
+        self._reflection_cam.lookAt(
+            mpos + LVector3(fwd.x, fwd.y, -fwd.z), LVector3(-up.x, -up.y, up.z)
+        )
 
     def _shade_water_fallback(self, look: _Look, cam_pos) -> None:
         pos = self._water_pos
@@ -768,8 +803,10 @@ class LagoonScene(Scene):
         c *= (1.0 + 0.6 * look.chop * shimmer)[:, None]
         fog = _fog_numpy(v, look)
         c = fog + (c - fog) * np.exp(-look.fog_density * dist)[:, None]
-        write_colors(self._water.node().modifyGeom(0).modifyVertexData(),
-                      rgba(_display(c, look.exposure, look.saturation)))
+        write_colors(
+            self._water.node().modifyGeom(0).modifyVertexData(),
+            rgba(_display(c, look.exposure, look.saturation)),
+        )
 
     def _shade_land_fallback(self, look: _Look) -> None:
         cam = self.camera.getPos(self.render)
@@ -784,8 +821,10 @@ class LagoonScene(Scene):
             dist = np.linalg.norm(to, axis=1)
             fog = _fog_numpy(to / dist[:, None], look)
             c = fog + (c - fog) * np.exp(-look.fog_density * dist)[:, None]
-            write_colors(node.node().modifyGeom(0).modifyVertexData(),
-                          rgba(_display(c, look.exposure, look.saturation)))
+            write_colors(
+                node.node().modifyGeom(0).modifyVertexData(),
+                rgba(_display(c, look.exposure, look.saturation)),
+            )
 
     def destroy(self) -> None:
         if self._reflection_buffer is not None:
@@ -814,8 +853,12 @@ def _sky_numpy(dirs: np.ndarray, look: _Look) -> np.ndarray:
     mu = dirs @ look.sun_dir
     m = np.maximum(mu, 0.0)
     sun_xy = look.sun_dir[:2]
-    toward = np.maximum(dirs[:, :2] @ sun_xy / (np.linalg.norm(dirs[:, :2], axis=1)
-                                                * np.linalg.norm(sun_xy) + 1e-4), 0.0)
+    toward = np.maximum(
+        dirs[:, :2]
+        @ sun_xy
+        / (np.linalg.norm(dirs[:, :2], axis=1) * np.linalg.norm(sun_xy) + 1e-4),
+        0.0,
+    )
     horizon = look.horizon * (0.75 + 0.35 * toward**2)[:, None]
     c = horizon + (look.zenith - horizon) * (1.0 - np.exp(-e * 5.0))[:, None]
     c = c + look.sun_color * (0.10 * m**4 + 0.35 * m**24 + 1.0 * m**300)[:, None]

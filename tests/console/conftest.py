@@ -28,10 +28,15 @@ class Proc:
     def __init__(self, *args: str, env: dict | None = None) -> None:
         full_env = dict(os.environ, NEUROADAPT_HEADLESS="1", PYTHONUNBUFFERED="1", **(env or {}))
         self.args = args
-        self.proc = subprocess.Popen([sys.executable, "-m", "neuroadapt", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, text=True, env=full_env,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "neuroadapt", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=full_env,
+            start_new_session=True,
+        )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -55,13 +60,14 @@ class Proc:
             except queue.Empty:
                 break
             if line is None:
-                raise AssertionError(f"{self.args[0]} exited ({self.proc.wait()}) before "
-                                     f"{pattern!r}: {self.output()}")
+                raise AssertionError(
+                    f"{self.args[0]} exited ({self.proc.wait()}) before "
+                    f"{pattern!r}: {self.output()}"
+                )
             self.lines.append(line)
             if m := rx.search(line):
                 return m
-        raise AssertionError(f"{self.args[0]}: no {pattern!r} within {timeout} s: "
-                             f"{self.output()}")
+        raise AssertionError(f"{self.args[0]}: no {pattern!r} within {timeout} s: {self.output()}")
 
     def output(self) -> str:
         while True:
@@ -91,9 +97,21 @@ class EngineRun:
     def __init__(self, uid: str, protocol: str = "alpha_relax") -> None:
         self.uid = uid
         self.sim = Proc("simulate", "--source-id", f"{uid}-eeg", "--seed", "1")
-        self.engine = Proc("engine", "--protocol", protocol, "--source-id", f"{uid}-eeg",
-                           "--session-id", uid, "--pub", "tcp://127.0.0.1:*",
-                           "--commands", "tcp://127.0.0.1:*", "--resolve-timeout", "20")
+        self.engine = Proc(
+            "engine",
+            "--protocol",
+            protocol,
+            "--source-id",
+            f"{uid}-eeg",
+            "--session-id",
+            uid,
+            "--pub",
+            "tcp://127.0.0.1:*",
+            "--commands",
+            "tcp://127.0.0.1:*",
+            "--resolve-timeout",
+            "20",
+        )
         m = self.engine.wait_for(r"control on (\S+), commands on (\S+)", 40)
         self.pub, self.commands = m.group(1), m.group(2)
 
@@ -136,8 +154,7 @@ def listening_addresses(port: int) -> set[str]:
 def lan_address() -> str | None:
     """A non-loopback IPv4 address of this machine (``hostname -I``), if any."""
     try:
-        text = subprocess.run(["hostname", "-I"], capture_output=True, text=True,
-                              timeout=5).stdout
+        text = subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=5).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
     for addr in text.split():

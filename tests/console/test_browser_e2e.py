@@ -17,8 +17,7 @@ import pytest
 import pyxdf
 
 from neuroadapt.record.session import now_iso, session_record, write_json_atomic
-
-from .conftest import EngineRun, Proc, console
+from tests.console.conftest import EngineRun, Proc, console
 
 pytestmark = pytest.mark.live
 CHROMIUM = Path("/usr/bin/chromium")
@@ -29,18 +28,28 @@ CHANNELS = ["Fz", "C3", "Cz", "C4", "Pz", "O1", "Oz", "O2"]
 @pytest.fixture
 def browser(tmp_path):
     if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
-        pytest.skip(f"browser test needs {CHROMIUM} and {CHROMEDRIVER} (Debian chromium "
-                    "and chromium-driver)")
+        pytest.skip(
+            f"browser test needs {CHROMIUM} and {CHROMEDRIVER} (Debian chromium "
+            "and chromium-driver)"
+        )
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
 
     os.environ.setdefault("SE_OFFLINE", "true")  # selenium-manager must never download
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1280,1180",
-                 f"--user-data-dir={tmp_path / 'chromium'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1180",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
     yield driver
@@ -55,31 +64,47 @@ def test_console_drives_a_recorded_session(browser, tmp_path):
     uid = uuid.uuid4().hex[:10]
     folder = tmp_path / "session"
     folder.mkdir()
-    record = session_record(session_id=uid, subject="test", protocol_name="alpha_relax",
-                            protocol_version="1.0.0", protocol_sha256="0" * 64, settings={})
+    record = session_record(
+        session_id=uid,
+        subject="test",
+        protocol_name="alpha_relax",
+        protocol_version="1.0.0",
+        protocol_sha256="0" * 64,
+        settings={},
+    )
     write_json_atomic(folder / "session.json", record)
     run = EngineRun(uid)
-    recorder = Proc("record", str(folder / "session.xdf"), "--timeout", "30",
-                    *[a for r in ("-eeg", "/features", "/control", "/markers")
-                      for a in ("--stream", f"source_id={uid}{r}")])
+    recorder = Proc(
+        "record",
+        str(folder / "session.xdf"),
+        "--timeout",
+        "30",
+        *[
+            a
+            for r in ("-eeg", "/features", "/control", "/markers")
+            for a in ("--stream", f"source_id={uid}{r}")
+        ],
+    )
     con = None
     try:
         recorder.wait_for("recording started:", 40)
-        con, url = console("--pub", run.pub, "--commands", run.commands,
-                           "--session", str(folder))
+        con, url = console("--pub", run.pub, "--commands", run.commands, "--session", str(folder))
         d = browser
         wait = WebDriverWait(d, 30, poll_frequency=0.1)
+
         # Read in the page, in one call: the status updates redraw the channels, so a
         # found element may be replaced before it is read.
         def text(css: str) -> str:
             return d.execute_script(
-                "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
-                css)
+                "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", css
+            )
 
         d.get(url)
         wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, "#channels .channel")) == 8)
-        names = d.execute_script("return Array.from(document.querySelectorAll("
-                                 "'#channels .channel'), e => e.dataset.name);")
+        names = d.execute_script(
+            "return Array.from(document.querySelectorAll("
+            "'#channels .channel'), e => e.dataset.name);"
+        )
         assert names == CHANNELS
         assert "good" in text("#channels") and text("#phase-name") == "waiting"
         assert not d.find_element(By.ID, "waiting").is_displayed()
@@ -119,8 +144,7 @@ def test_console_drives_a_recorded_session(browser, tmp_path):
         assert recorder.stop() == 0, recorder.output()
 
         # The supervisor's part: how it ended, and the report; the page links it.
-        write_json_atomic(folder / "session.json", {**record, "end": now_iso(),
-                                                    "ended": "stopped"})
+        write_json_atomic(folder / "session.json", {**record, "end": now_iso(), "ended": "stopped"})
         (folder / "report.html").write_text("<html><title>report</title><body>r</body></html>")
         wait.until(lambda _: d.find_element(By.ID, "report-link").is_displayed())
         summary = text("#summary")

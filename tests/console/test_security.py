@@ -17,11 +17,20 @@ from neuroadapt.errors import ConfigError
 TOKEN = "a-long-enough-token-123"
 
 
-@pytest.mark.parametrize(("host", "loop"), [
-    ("127.0.0.1", True), ("127.1.2.3", True), ("::1", True), ("[::1]", True),
-    ("localhost", True), ("0.0.0.0", False), ("192.168.1.20", False), ("::", False),
-    ("headset-pc.local", False),
-])
+@pytest.mark.parametrize(
+    ("host", "loop"),
+    [
+        ("127.0.0.1", True),
+        ("127.1.2.3", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("192.168.1.20", False),
+        ("::", False),
+        ("headset-pc.local", False),
+    ],
+)
 def test_loopback(host, loop):
     assert is_loopback(host) is loop
 
@@ -42,11 +51,19 @@ def test_tokens_compare_exactly():
     assert not token_matches("é" * 5, TOKEN)  # non-ASCII does not raise
 
 
-@pytest.mark.parametrize(("host", "ok"), [
-    ("127.0.0.1:8080", True), ("localhost:8080", True), ("[::1]:80", True),
-    ("192.168.1.20:9000", True), ("evil.example:8080", False), ("", False), (None, False),
-    ("127.0.0.1.nip.io:80", False),
-])
+@pytest.mark.parametrize(
+    ("host", "ok"),
+    [
+        ("127.0.0.1:8080", True),
+        ("localhost:8080", True),
+        ("[::1]:80", True),
+        ("192.168.1.20:9000", True),
+        ("evil.example:8080", False),
+        ("", False),
+        (None, False),
+        ("127.0.0.1.nip.io:80", False),
+    ],
+)
 def test_host_header_is_localhost_or_an_address(host, ok):
     assert host_allowed(host) is ok
 
@@ -70,6 +87,15 @@ def test_only_report_files_inside_the_session_are_served(tmp_path):
     (session / "link.html").symlink_to(tmp_path / "other.html")
     assert session_file(session, "report.html") == (session / "report.html").resolve()
     assert session_file(session, "plots/a.png") == (session / "plots" / "a.png").resolve()
-    for bad in ("session.xdf", "session.json", "../other.html", "plots/../../other.html",
-                "/etc/passwd", "link.html", "missing.html", "", "report.html\x00.png"):
+    for bad in (
+        "session.xdf",
+        "session.json",
+        "../other.html",
+        "plots/../../other.html",
+        "/etc/passwd",
+        "link.html",
+        "missing.html",
+        "",
+        "report.html\x00.png",
+    ):
         assert session_file(session, bad) is None, bad

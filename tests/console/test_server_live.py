@@ -18,8 +18,7 @@ import pylsl
 import pytest
 
 from neuroadapt.sources.lsl_inlet import resolve_stream
-
-from .conftest import console, lan_address, listening_addresses
+from tests.console.conftest import console, lan_address, listening_addresses
 
 pytestmark = pytest.mark.live
 TOKEN = "test-token-0123456789abcdef"
@@ -29,8 +28,7 @@ async def views_and_reply(url: str, request: dict, timeout: float = 20.0):
     """Collect views until status and control have both arrived, send a request, get its reply."""
     origin = url.rstrip("/")
     views, reply = [], None
-    async with aiohttp.ClientSession() as http, \
-            http.ws_connect(url + "ws", origin=origin) as ws:
+    async with aiohttp.ClientSession() as http, http.ws_connect(url + "ws", origin=origin) as ws:
         deadline = time.monotonic() + timeout
         sent = False
         while time.monotonic() < deadline and reply is None:
@@ -68,14 +66,27 @@ def test_console_shows_the_engine_and_its_commands_reach_it(engine_run):
         assert views[0]["engine"] in ("waiting", "connected")
         last = views[-1]
         assert last["engine"] == "connected" and last["stream"]["state"] == "ok"
-        assert [c["name"] for c in last["channels"]] == ["Fz", "C3", "Cz", "C4", "Pz", "O1",
-                                                          "Oz", "O2"]
+        assert [c["name"] for c in last["channels"]] == [
+            "Fz",
+            "C3",
+            "Cz",
+            "C4",
+            "Pz",
+            "O1",
+            "Oz",
+            "O2",
+        ]
         assert all(c["light"] in ("green", "amber", "red") for c in last["channels"])
         assert last["phase"]["name"] == "waiting"  # the engine waits for start
         assert dict(last["feedback"]["features"])["alpha_rel"] > 0
         assert last["latency_ms"] is not None and 0 <= last["latency_ms"] < 2000
-        assert reply == {"type": "reply", "action": "note", "ok": True,
-                         "message": "Note added", "id": None}
+        assert reply == {
+            "type": "reply",
+            "action": "note",
+            "ok": True,
+            "message": "Note added",
+            "id": None,
+        }
         # The engine recorded the note as a marker, with its source.
         got = []
         deadline = time.monotonic() + 10
@@ -112,9 +123,22 @@ def test_websocket_from_another_origin_is_refused(engine_run):
         assert asyncio.run(attempt(url.rstrip("/"))) == 101
         # DNS rebinding: a page served under another name that resolves to us.
         port = urlsplit(url).port
-        out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H",
-                              f"Host: evil.example:{port}", url], capture_output=True,
-                             text=True, timeout=10).stdout
+        out = subprocess.run(
+            [
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                f"Host: evil.example:{port}",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
         assert out == "403"
     finally:
         assert proc.stop() == 0
@@ -122,8 +146,13 @@ def test_websocket_from_another_origin_is_refused(engine_run):
 
 def test_beyond_loopback_without_token_is_refused_at_start():
     env = {k: v for k, v in os.environ.items() if k != "NEUROADAPT_CONSOLE_TOKEN"}
-    proc = subprocess.run([sys.executable, "-m", "neuroadapt", "console", "--host", "0.0.0.0"],
-                          capture_output=True, text=True, timeout=30, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "neuroadapt", "console", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("neuroadapt: error: --host 0.0.0.0: ")
@@ -154,8 +183,7 @@ def test_with_a_token_every_request_needs_it(tmp_path):
     (tmp_path / "report.html").write_text("<html><body>the report</body></html>")
     (tmp_path / "session.xdf").write_bytes(b"XDF:secret")
     (tmp_path.parent / "outside.html").write_text("outside")
-    proc, url = console("--session", str(tmp_path),
-                        env={"NEUROADAPT_CONSOLE_TOKEN": TOKEN})
+    proc, url = console("--session", str(tmp_path), env={"NEUROADAPT_CONSOLE_TOKEN": TOKEN})
     try:
         asyncio.run(_token_checks(url))
 
@@ -165,8 +193,11 @@ def test_with_a_token_every_request_needs_it(tmp_path):
                 async with http.get(base + "/report") as r:
                     assert r.status == 200 and "the report" in await r.text()
                     assert "script-src 'none'" in r.headers["Content-Security-Policy"]
-                for path in ("/report/session.xdf", "/report/%2e%2e/outside.html",
-                             "/report/..%2foutside.html"):
+                for path in (
+                    "/report/session.xdf",
+                    "/report/%2e%2e/outside.html",
+                    "/report/..%2foutside.html",
+                ):
                     async with http.get(base + path) as r:
                         assert r.status == 404, path
 
@@ -192,9 +223,16 @@ def test_scene_mirror_follows_a_restarted_scene(uid):
     from neuroadapt.lsl import STREAM_SCENE, make_stream_info
 
     def scene_outlet(fog: float):
-        outlet = pylsl.StreamOutlet(make_stream_info(
-            STREAM_SCENE, "SceneState", ["fog_density", "frame_time_ms"], 0.0, "float32",
-            f"{uid}/scene"))
+        outlet = pylsl.StreamOutlet(
+            make_stream_info(
+                STREAM_SCENE,
+                "SceneState",
+                ["fog_density", "frame_time_ms"],
+                0.0,
+                "float32",
+                f"{uid}/scene",
+            )
+        )
         stop = threading.Event()
 
         def push():
@@ -207,14 +245,17 @@ def test_scene_mirror_follows_a_restarted_scene(uid):
 
     async def wait_scene(url: str, fog: float, timeout: float = 20.0) -> dict:
         base = url.rstrip("/")
-        async with aiohttp.ClientSession() as http, \
-                http.ws_connect(base + "/ws", origin=base) as ws:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(base + "/ws", origin=base) as ws,
+        ):
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 msg = await ws.receive_json(timeout=max(0.1, deadline - time.monotonic()))
                 scene = msg.get("view", {}).get("scene", {})
                 if scene.get("source") == "scene" and dict(scene["params"]).get(
-                        "fog_density") == pytest.approx(fog):
+                    "fog_density"
+                ) == pytest.approx(fog):
                     return scene
         raise AssertionError(f"the console did not mirror fog_density={fog}")
 

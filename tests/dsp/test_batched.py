@@ -59,11 +59,13 @@ def protocol(which: str, tmp_path: Path, window: float = 1.0) -> LoadedProtocol:
     """The shipped alpha_relax, shortened, on O1/O2, with asymmetry and ratio features."""
     text = find_protocol("alpha_relax").read_text(encoding="utf-8")
     left, right = ("C3", "C4") if which == "openbci" else ("F3", "F4")
-    for old, new in (('channels = ["O1", "Oz", "O2"]', 'channels = ["O1", "O2"]'),
-                     ("window = 1.0", f"window = {window}"),
-                     ("duration = 120.0", "duration = 8.0"),
-                     ("duration = 600.0", "duration = 60.0"),
-                     ("notch = 50", "notch = 50" if which == "openbci" else "notch = 60")):
+    for old, new in (
+        ('channels = ["O1", "Oz", "O2"]', 'channels = ["O1", "O2"]'),
+        ("window = 1.0", f"window = {window}"),
+        ("duration = 120.0", "duration = 8.0"),
+        ("duration = 600.0", "duration = 60.0"),
+        ("notch = 50", "notch = 50" if which == "openbci" else "notch = 60"),
+    ):
         assert old in text
         text = text.replace(old, new, 1)
     path = tmp_path / f"batched_{which}.toml"
@@ -86,8 +88,7 @@ def push_in_chunks(target, data: np.ndarray, stamps: np.ndarray, size: int) -> l
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("which", ["openbci", "physionet"])
-def test_chunking_changes_nothing_on_real_eeg(shared_eeg: Path, tmp_path: Path, which: str
-                                              ) -> None:
+def test_chunking_changes_nothing_on_real_eeg(shared_eeg: Path, tmp_path: Path, which: str) -> None:
     data, sfreq, names = recording(shared_eeg, which, 30.0)
     data[int(12 * sfreq) : int(12 * sfreq) + 5, 1] = np.nan  # a dropout
     data[int(3 * sfreq) : int(10 * sfreq), 2] = data[int(3 * sfreq), 2]  # a flat electrode
@@ -99,8 +100,7 @@ def test_chunking_changes_nothing_on_real_eeg(shared_eeg: Path, tmp_path: Path, 
         pipe = Pipeline(loaded, sfreq, names, autostart=True)
         steps = push_in_chunks(pipe, data, stamps, size)
         # repr: NaN feature values never compare equal
-        results[size] = [(frame_record(s.frame), repr(s.control), repr(s.markers))
-                         for s in steps]
+        results[size] = [(frame_record(s.frame), repr(s.control), repr(s.markers)) for s in steps]
     whole = results[len(data)]
     assert len(whole) == (len(data) - n_window) // int(round(0.25 * sfreq)) + 1
     flagged = sum(bool(r[0][3]) for r in whole)
@@ -112,8 +112,9 @@ def test_chunking_changes_nothing_on_real_eeg(shared_eeg: Path, tmp_path: Path, 
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("which", ["openbci", "physionet"])
-def test_batched_flags_and_quality_equal_the_per_window_api(shared_eeg: Path, tmp_path: Path,
-                                                            which: str) -> None:
+def test_batched_flags_and_quality_equal_the_per_window_api(
+    shared_eeg: Path, tmp_path: Path, which: str
+) -> None:
     data, sfreq, names = recording(shared_eeg, which, 40.0)
     stamps = np.arange(len(data)) / sfreq
     ex = FeatureExtractor(protocol(which, tmp_path, window=2.0).protocol, sfreq, names)

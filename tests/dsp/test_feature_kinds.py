@@ -52,15 +52,16 @@ def signals(n: int, **by_channel: np.ndarray) -> np.ndarray:
 def test_asymmetry_is_ln_right_minus_ln_left():
     n = int(10 * SFREQ)
     data = signals(n, F3=sine(10, 10, n), F4=sine(10, 20, n))
-    frames, _ = run('[[features]]\nname = "faa"\nkind = "asymmetry"\nband = [8, 12]\n'
-                    'left = "F3"\nright = "F4"', data)
+    frames, _ = run(
+        '[[features]]\nname = "faa"\nkind = "asymmetry"\nband = [8, 12]\nleft = "F3"\nright = "F4"',
+        data,
+    )
     assert frames[-1].values["faa"] == pytest.approx(math.log(4), abs=0.05)
 
 
 def test_ratio_of_two_features_and_region_average():
     n = int(10 * SFREQ)
-    data = signals(n, Pz=sine(6, 20, n) + sine(18, 10, n), O1=sine(10, 10, n),
-                   O2=sine(10, 30, n))
+    data = signals(n, Pz=sine(6, 20, n) + sine(18, 10, n), O1=sine(10, 10, n), O2=sine(10, 30, n))
     feats = """
 [[features]]
 name = "theta"
@@ -136,8 +137,7 @@ method = "envelope"
 def test_iaf_relative_band_moves_when_the_iaf_is_set():
     n = int(10 * SFREQ)
     data = signals(n, O1=sine(12.5, 10, n))
-    feats = ('[[features]]\nname = "a"\nkind = "band_power"\niaf_band = [-1, 1]\n'
-             'channels = ["O1"]')
+    feats = '[[features]]\nname = "a"\nkind = "band_power"\niaf_band = [-1, 1]\nchannels = ["O1"]'
     frames, ext = run(feats, data)
     before = frames[-1].values["a"]
     assert frames[-1].spectrum is not None

@@ -50,7 +50,7 @@ def signal(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def frames_of(ex: FeatureExtractor, data, ts, sizes):
     out, i = [], 0
     for size in sizes:
-        out += ex.push(data[i:i + size], ts[i:i + size])
+        out += ex.push(data[i : i + size], ts[i : i + size])
         i += size
     return out
 
@@ -88,9 +88,18 @@ def test_values_match_an_independent_computation_with_mne():
     frames = FeatureExtractor(p, SF, CH).push(data, ts)
     filt = filter_offline(design_preprocessing(SF, 1.0, 50.0), data[:, [0, 2, 3]])
     frame = frames[10]
-    win = filt[frame.index - 250:frame.index]
-    psd, freqs = psd_array_welch(win.T, SF, fmin=0, fmax=SF / 2, n_fft=250, n_per_seg=250,
-                                 n_overlap=0, window="hamming", verbose=False)
+    win = filt[frame.index - 250 : frame.index]
+    psd, freqs = psd_array_welch(
+        win.T,
+        SF,
+        fmin=0,
+        fmax=SF / 2,
+        n_fft=250,
+        n_per_seg=250,
+        n_overlap=0,
+        window="hamming",
+        verbose=False,
+    )
     df = freqs[1] - freqs[0]
 
     def power(ch, lo, hi):
@@ -164,8 +173,9 @@ def test_blinks_make_windows_invalid_and_name_the_reason():
     frames_c = FeatureExtractor(p, sf, names).push(without, ts)
     held = [f for f in frames_b if not f.valid]
     assert held, "blinks every few seconds must hold some windows"
-    assert all("blink" in f.reason or "amplitude" in f.reason for f in held), \
-        {f.reason for f in held}
+    assert all("blink" in f.reason or "amplitude" in f.reason for f in held), {
+        f.reason for f in held
+    }
     assert len(held) < 0.6 * len(frames_b)
     assert sum(not f.valid for f in frames_c) <= 0.02 * len(frames_c)
 

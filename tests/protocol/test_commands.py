@@ -26,26 +26,43 @@ def _check(instance, schema: dict, root: dict, path: str = "") -> list[str]:
         return [] if any(not t for t in tries) else [f"{path}: matches no alternative"]
     errs: list[str] = []
     typ = schema.get("type")
-    types = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
-             "integer": int, "number": (int, float)}
-    if (typ and not isinstance(instance, types[typ])) or (typ in ("integer", "number")
-                                                        and isinstance(instance, bool)):
+    types = {
+        "object": dict,
+        "array": list,
+        "string": str,
+        "boolean": bool,
+        "null": type(None),
+        "integer": int,
+        "number": (int, float),
+    }
+    if (typ and not isinstance(instance, types[typ])) or (
+        typ in ("integer", "number") and isinstance(instance, bool)
+    ):
         return [f"{path}: not {typ}"]
     if "enum" in schema and instance not in schema["enum"]:
         errs.append(f"{path}: not in enum")
     if "const" in schema and instance != schema["const"]:
         errs.append(f"{path}: not const")
     if isinstance(instance, int | float) and not isinstance(instance, bool):
-        for key, ok in (("minimum", instance >= schema.get("minimum", instance)),
-                        ("maximum", instance <= schema.get("maximum", instance)),
-                        ("exclusiveMinimum", "exclusiveMinimum" not in schema
-                         or instance > schema["exclusiveMinimum"]),
-                        ("exclusiveMaximum", "exclusiveMaximum" not in schema
-                         or instance < schema["exclusiveMaximum"])):
+        for key, ok in (
+            ("minimum", instance >= schema.get("minimum", instance)),
+            ("maximum", instance <= schema.get("maximum", instance)),
+            (
+                "exclusiveMinimum",
+                "exclusiveMinimum" not in schema or instance > schema["exclusiveMinimum"],
+            ),
+            (
+                "exclusiveMaximum",
+                "exclusiveMaximum" not in schema or instance < schema["exclusiveMaximum"],
+            ),
+        ):
             if not ok:
                 errs.append(f"{path}: violates {key}")
-    if isinstance(instance, str) and "pattern" in schema and not re.search(schema["pattern"],
-                                                                            instance):
+    if (
+        isinstance(instance, str)
+        and "pattern" in schema
+        and not re.search(schema["pattern"], instance)
+    ):
         errs.append(f"{path}: does not match pattern")
     if isinstance(instance, dict):
         props = schema.get("properties", {})
@@ -75,7 +92,8 @@ def test_schema_command_prints_a_json_schema(capsys):
     assert schema["$schema"].startswith("https://json-schema.org/")
     assert schema["type"] == "object" and schema["additionalProperties"] is False
     assert {"protocol", "features", "phases", "reward", "mappings", "artifacts"} <= set(
-        schema["properties"])
+        schema["properties"]
+    )
     assert set(schema["required"]) == {"protocol", "features", "phases"}
 
 
@@ -101,7 +119,9 @@ def test_explain_mentions_phases_durations_and_rewards(path, capsys):
     for ph in p.phases:
         assert ph.name in text
         minutes = ph.duration / 60
-        assert (f"{minutes:g} min" in text) if ph.duration % 60 == 0 else f"{ph.duration:g} s" in text
+        assert (
+            (f"{minutes:g} min" in text) if ph.duration % 60 == 0 else f"{ph.duration:g} s" in text
+        )
     assert "Rewarded" in text
     if p.reward is not None:
         for c in p.reward.conditions:

@@ -12,8 +12,7 @@ from neuroadapt.paths import PROJECT_ROOT
 from neuroadapt.protocol import load_protocol
 from neuroadapt.protocol.engine import ProtocolEngine, expand_schedule
 from neuroadapt.protocol.sham import load_sham, sham_from_table
-
-from .helpers import drive, engine_for
+from tests.protocol.helpers import drive, engine_for
 
 HEAD = """
 format = 2
@@ -47,7 +46,10 @@ def events(eng: ProtocolEngine, name: str) -> list:
 
 
 def test_repeats_and_seeded_shuffle_are_deterministic():
-    text = "seed = 3\n" + HEAD + """
+    text = (
+        "seed = 3\n"
+        + HEAD
+        + """
 [[phases]]
 name = "baseline"
 kind = "baseline"
@@ -65,14 +67,22 @@ duration = 5
 repeat = 2
 group = "g"
 """
+    )
     eng = engine_for(text)
     order = [(r.phase.name, r.repeat) for r in eng.schedule]
     assert order[0] == ("baseline", 0) and len(order) == 6
-    assert sorted(order[1:]) == [("training", 0), ("training", 1), ("training", 2),
-                                 ("transfer", 0), ("transfer", 1)]
+    assert sorted(order[1:]) == [
+        ("training", 0),
+        ("training", 1),
+        ("training", 2),
+        ("transfer", 0),
+        ("transfer", 1),
+    ]
     assert order == [(r.phase.name, r.repeat) for r in engine_for(text).schedule]
-    orders = {tuple(r.phase.name for r in expand_schedule(
-        eng.protocol.model_copy(update={"seed": s}))) for s in range(20)}
+    orders = {
+        tuple(r.phase.name for r in expand_schedule(eng.protocol.model_copy(update={"seed": s})))
+        for s in range(20)
+    }
     assert len(orders) > 1  # the seed matters
     drive(eng, {"x": np.ones(130), "y": np.ones(130)}, hop=0.25)
     starts = events(eng, "phase_start")
@@ -82,8 +92,12 @@ group = "g"
 
 
 def test_transfer_hides_feedback_but_computes_and_marks_rewards():
-    text = HEAD + PHASES.replace('name = "training"\nkind = "training"',
-                                 'name = "transfer"\nkind = "transfer"') + """
+    text = (
+        HEAD
+        + PHASES.replace(
+            'name = "training"\nkind = "training"', 'name = "transfer"\nkind = "transfer"'
+        )
+        + """
 [reward]
 min_dwell = 0
 [[reward.conditions]]
@@ -95,6 +109,7 @@ feature = "x"
 parameter = "fog_density"
 smoothing = 0
 """
+    )
     eng = engine_for(text)
     x = np.r_[np.zeros(40), np.full(40, 2.0)]
     ctl = drive(eng, {"x": x, "y": x})
@@ -108,9 +123,14 @@ smoothing = 0
     assert start.data == {"phase": "transfer", "feedback": False}
 
 
-@pytest.mark.parametrize(("method", "x"), [
-    ("zscore", 3.0), ("percentile", 2.0), ("robust_minmax", 3.0),
-])
+@pytest.mark.parametrize(
+    ("method", "x"),
+    [
+        ("zscore", 3.0),
+        ("percentile", 2.0),
+        ("robust_minmax", 3.0),
+    ],
+)
 def test_normalisation_methods(method, x):
     text = HEAD + PHASES + f'[normalisation]\nmethod = "{method}"\npercentiles = [0, 100]\n'
     eng = engine_for(text)
@@ -175,7 +195,8 @@ threshold = {{ kind = "percentile", percentile = 20 }}
         thr = cal.data["thresholds"]
         learnt = base[:39]
         assert thr[0]["threshold"] == pytest.approx(
-            (np.percentile(learnt, 80) - learnt.mean()) / learnt.std(ddof=1))
+            (np.percentile(learnt, 80) - learnt.mean()) / learnt.std(ddof=1)
+        )
     assert got["all"] == [False, True, False, False]
     assert got["any"] == [True, True, True, False]
 
@@ -241,7 +262,7 @@ smoothing = 0
     assert fog[1] < 0.25 and fog[3] > 0.75  # steeper than linear in the middle
     assert [c.params["light_warmth"] for c in ctl] == [1, 1, 0, 0, 0, 0]
     assert [c.params["sun_height"] for c in ctl] == [0, 0, 1, 1, 1, 1]
-    assert [c.params["water_calm"] for c in ctl] == pytest.approx([0, .25, .5, .75, 1, 1])
+    assert [c.params["water_calm"] for c in ctl] == pytest.approx([0, 0.25, 0.5, 0.75, 1, 1])
 
 
 def test_artifact_policy_picks_detectors_and_what_the_scene_does():
@@ -255,14 +276,21 @@ smoothing = 0
 """
     x = np.r_[np.zeros(40), np.ones(4)]
     arts = [()] * 41 + [("blink",), ("line_noise",), ("emg",)]
-    ctl = drive(engine_for(HEAD + PHASES + mapping + '[artifacts]\nhold_on = ["emg"]\n'),
-                {"x": x, "y": x}, artifacts=arts)
+    ctl = drive(
+        engine_for(HEAD + PHASES + mapping + '[artifacts]\nhold_on = ["emg"]\n'),
+        {"x": x, "y": x},
+        artifacts=arts,
+    )
     assert [c.hold for c in ctl[40:]] == [False, False, False, True]
     assert ctl[43].params["fog_density"] == 1.0  # held where it was
     ctl = drive(engine_for(HEAD + PHASES + mapping), {"x": x, "y": x}, artifacts=arts)
     assert [c.hold for c in ctl[40:]] == [False, True, False, True]  # default: all but mains
-    text = HEAD + PHASES + mapping.replace("smoothing = 0", "smoothing = 0") + \
-        '[artifacts]\nwhile_held = "neutral"\n'
+    text = (
+        HEAD
+        + PHASES
+        + mapping.replace("smoothing = 0", "smoothing = 0")
+        + '[artifacts]\nwhile_held = "neutral"\n'
+    )
     ctl = drive(engine_for(text), {"x": x, "y": x}, artifacts=arts)
     assert ctl[41].params["fog_density"] == 0.5  # back to the scene's neutral value
 
@@ -276,7 +304,7 @@ def test_line_noise_cannot_hold():
 
 
 def test_iaf_is_measured_in_the_baseline_and_recorded():
-    text = HEAD.replace('band = [8, 12]', 'iaf_band = [-2, 2]') + PHASES
+    text = HEAD.replace("band = [8, 12]", "iaf_band = [-2, 2]") + PHASES
     freqs = np.arange(0, 40.5, 0.5)
     psd = 1 / (1 + freqs) + 5 * np.exp(-0.5 * ((freqs - 11.0) / 0.7) ** 2)
     eng = engine_for(text)
@@ -305,8 +333,9 @@ feature = "x"
 parameter = "fog_density"
 """)
     tsv = tmp_path / "control.tsv"
-    rows = ["time\tfog_density\treward"] + [f"{t:g}\t{t / 100:g}\t{int(t % 2)}"
-                                            for t in range(0, 21)]
+    rows = ["time\tfog_density\treward"] + [
+        f"{t:g}\t{t / 100:g}\t{int(t % 2)}" for t in range(0, 21)
+    ]
     tsv.write_text("\n".join(rows) + "\n")
     trace = load_sham(tsv, ["fog_density"])
     eng = engine_for(text, sham=trace)
@@ -330,19 +359,28 @@ def test_sham_source_errors_are_one_line(tmp_path):
     path.write_text(text + '\n[sham]\nsource = "missing.tsv"\n')
     with pytest.raises(ProtocolError) as info:
         load_protocol(path)
-    assert info.value.problems == [f"{path}: sham.source: no such file "
-                                   f"{str(tmp_path / 'missing.tsv')!r}"]
+    assert info.value.problems == [
+        f"{path}: sham.source: no such file {str(tmp_path / 'missing.tsv')!r}"
+    ]
     (tmp_path / "c.tsv").write_text("time\tfog_density\n0\t0.1\n")
     path.write_text(text + '\n[sham]\nsource = "c.tsv"\n')
     with pytest.raises(ProtocolError, match="has no column for light_warmth"):
         load_protocol(path)
-    trace = sham_from_table([0, 1], {"fog_density": [0.1, 0.2], "light_warmth": [0, 1],
-                                     "water_calm": [0, 1], "sun_height": [0, 1]})
+    trace = sham_from_table(
+        [0, 1],
+        {
+            "fog_density": [0.1, 0.2],
+            "light_warmth": [0, 1],
+            "water_calm": [0, 1],
+            "sun_height": [0, 1],
+        },
+    )
     assert trace.at(0.5) == 0 and trace.at(1.0) == 1 and trace.at(-1) == 0
 
 
-@pytest.mark.parametrize("name", ["alpha_relax", "alpha_theta", "smr_attention",
-                                  "frontal_asymmetry"])
+@pytest.mark.parametrize(
+    "name", ["alpha_relax", "alpha_theta", "smr_attention", "frontal_asymmetry"]
+)
 def test_same_feature_stream_same_control_stream_bit_for_bit(name):
     loaded = load_protocol(PROJECT_ROOT / "protocols" / f"{name}.toml")
     rng = np.random.default_rng(0)
@@ -352,8 +390,9 @@ def test_same_feature_stream_same_control_stream_bit_for_bit(name):
     arts = [("blink",) if rng.random() < 0.05 else () for _ in range(n)]
 
     def run() -> list[str]:
-        eng = ProtocolEngine(type(loaded)(**{**loaded.__dict__,
-                                             "protocol": loaded.protocol.scaled(0.05)}))
+        eng = ProtocolEngine(
+            type(loaded)(**{**loaded.__dict__, "protocol": loaded.protocol.scaled(0.05)})
+        )
         ctl = drive(eng, feats, t0=1000.0, artifacts=arts)
         out = [json.dumps(c.to_message(), sort_keys=True) for c in ctl]
         return out + [m.to_json() for m in eng.pop_markers()]
@@ -361,18 +400,23 @@ def test_same_feature_stream_same_control_stream_bit_for_bit(name):
     first, second = run(), run()
     assert first == second
     assert any('"reward_start"' in line for line in first) or name == "alpha_theta"
-    assert all(math.isfinite(v) for line in first[:5] for v in
-               json.loads(line).get("params", {}).values())
+    assert all(
+        math.isfinite(v) for line in first[:5] for v in json.loads(line).get("params", {}).values()
+    )
 
 
 def test_an_earlier_baseline_can_calibrate_the_iaf_alone():
-    text = HEAD.replace('band = [8, 12]', 'iaf_band = [-2, 2]') + """
+    text = (
+        HEAD.replace("band = [8, 12]", "iaf_band = [-2, 2]")
+        + """
 [[phases]]
 name = "eyes_closed"
 kind = "baseline"
 duration = 5
 calibrates = ["iaf"]
-""" + PHASES
+"""
+        + PHASES
+    )
     freqs = np.arange(0, 40.5, 0.5)
     psd = 1 / (1 + freqs) + 5 * np.exp(-0.5 * ((freqs - 9.0) / 0.7) ** 2)
     eng = engine_for(text)
@@ -390,18 +434,34 @@ def test_sham_trace_from_a_recorded_session(tmp_path, monkeypatch):
     from neuroadapt.record import xdf
 
     times = 500.0 + np.arange(0, 20, 0.25)
-    control = xdf.RecordedStream("neuroadapt-control", "Control", "s/control",
-                                 ["fog_density", "feedback", "hold", "phase_index"], 4.0,
-                                 np.c_[np.linspace(0, 1, times.size), np.ones((times.size, 3))],
-                                 times)
-    marks = ['{"event":"session_start"}', '{"event":"reward_start","feedback":true}',
-             '{"event":"reward_end","feedback":true}',
-             '{"event":"reward_start","feedback":false}', '{"event":"reward_end"}']
-    markers = xdf.RecordedStream("neuroadapt-markers", "Markers", "s/markers", ["marker"], 0.0,
-                                 [[m] for m in marks],
-                                 np.array([499.0, 505.0, 507.0, 510.0, 512.0]))
-    monkeypatch.setattr(xdf, "load_session_xdf",
-                        lambda path: xdf.Session(None, None, control, markers, None))
+    control = xdf.RecordedStream(
+        "neuroadapt-control",
+        "Control",
+        "s/control",
+        ["fog_density", "feedback", "hold", "phase_index"],
+        4.0,
+        np.c_[np.linspace(0, 1, times.size), np.ones((times.size, 3))],
+        times,
+    )
+    marks = [
+        '{"event":"session_start"}',
+        '{"event":"reward_start","feedback":true}',
+        '{"event":"reward_end","feedback":true}',
+        '{"event":"reward_start","feedback":false}',
+        '{"event":"reward_end"}',
+    ]
+    markers = xdf.RecordedStream(
+        "neuroadapt-markers",
+        "Markers",
+        "s/markers",
+        ["marker"],
+        0.0,
+        [[m] for m in marks],
+        np.array([499.0, 505.0, 507.0, 510.0, 512.0]),
+    )
+    monkeypatch.setattr(
+        xdf, "load_session_xdf", lambda path: xdf.Session(None, None, control, markers, None)
+    )
     path = tmp_path / "session.xdf"
     path.write_bytes(b"")
     trace = load_sham(path, ["fog_density"])

@@ -45,9 +45,14 @@ smoothing = 2.0
 
 def make_engine(text: str = TEXT) -> ProtocolEngine:
     p = parse_protocol(text)
-    loaded = LoadedProtocol(p, None, text, "0" * 64,  # type: ignore[arg-type]
-                            outputs={"fog_density": (0.0, 1.0), "light_warmth": (0.2, 0.8)},
-                            initial={"fog_density": 0.6, "light_warmth": 0.5})
+    loaded = LoadedProtocol(
+        p,
+        None,
+        text,
+        "0" * 64,  # type: ignore[arg-type]
+        outputs={"fog_density": (0.0, 1.0), "light_warmth": (0.2, 0.8)},
+        initial={"fog_density": 0.6, "light_warmth": 0.5},
+    )
     return ProtocolEngine(loaded)
 
 
@@ -67,8 +72,15 @@ def test_phases_markers_and_calibration():
     ctls = run(eng, np.r_[base, train])
     markers = eng.pop_markers()
     events = [m.event for m in markers]
-    assert events == ["session_start", "phase_start", "phase_end", "calibration",
-                      "phase_start", "phase_end", "session_end"]
+    assert events == [
+        "session_start",
+        "phase_start",
+        "phase_end",
+        "calibration",
+        "phase_start",
+        "phase_end",
+        "session_end",
+    ]
     assert [m.t for m in markers if m.event.startswith("phase")] == [100, 110, 110, 130]
     calib = next(m for m in markers if m.event == "calibration").data["features"]["alpha"]
     # The window ending exactly at t=110 already belongs to training.
@@ -93,7 +105,13 @@ def test_feedback_off_in_baseline_then_mapping_moves_the_right_way():
     assert high.params["fog_density"] < mid.params["fog_density"] < low.params["fog_density"]
     assert high.params["fog_density"] == 0.0 and low.params["fog_density"] == 1.0
     # not inverted and limited to its output range
-    assert 0.2 <= low.params["light_warmth"] < mid.params["light_warmth"] < high.params["light_warmth"] <= 0.8
+    assert (
+        0.2
+        <= low.params["light_warmth"]
+        < mid.params["light_warmth"]
+        < high.params["light_warmth"]
+        <= 0.8
+    )
     assert high.normalised["alpha"] > 2
 
 
@@ -111,8 +129,14 @@ def test_smoothing_time_constant():
 
 def test_invalid_windows_hold_and_are_not_learned():
     eng = make_engine()
-    vals = np.r_[np.full(10, 0.3), np.full(5, np.nan), np.full(25, 0.3),
-                 np.full(10, 0.6), np.full(5, np.nan), np.full(10, 0.6)]
+    vals = np.r_[
+        np.full(10, 0.3),
+        np.full(5, np.nan),
+        np.full(25, 0.3),
+        np.full(10, 0.6),
+        np.full(5, np.nan),
+        np.full(10, 0.6),
+    ]
     vals[30] = 0.4  # some spread in the baseline
     ctls = run(eng, vals)
     markers = eng.pop_markers()

@@ -70,17 +70,49 @@ def test_toml_round_trip_keeps_the_protocol():
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ('duration = 10', 'duration = -5', "p.toml: phases[0].duration: input should be greater than 0"),
+        (
+            "duration = 10",
+            "duration = -5",
+            "p.toml: phases[0].duration: input should be greater than 0",
+        ),
         ('kind = "baseline"', 'kind = "basline"', "p.toml: phases[0].kind: input should be"),
-        ('band = [8, 12]', 'band = [12, 8]', "p.toml: features[0].band: low edge 12 Hz must be below high edge 8 Hz"),
+        (
+            "band = [8, 12]",
+            "band = [12, 8]",
+            "p.toml: features[0].band: low edge 12 Hz must be below high edge 8 Hz",
+        ),
         ('name = "alpha"', 'nme = "alpha"', "p.toml: features[0].nme: unknown field"),
-        ('feature = "alpha"', 'feature = "alpah"', "p.toml: mappings[0].feature: unknown feature 'alpah'"),
-        ('total = [1, 40]', 'total = [9, 40]', "must lie within total"),
-        ('channels = ["O1", "O2"]', 'channels = []', "features[0].channels: list should have at least 1"),
-        ('[[phases]]\nname = "baseline"', '[[phases]]\nname = "training"', "phases[1].name: duplicate phase name"),
-        ('scene = "lagoon"', 'scene = "lagoon"\ncolour = 3', "p.toml: protocol.colour: unknown field"),
-        ('band = [8, 12]', 'band = [1, 12]', "features[0].band: a 1 s window holds fewer than 2 cycles"),
-        ('[[mappings]]', '[signal]\nhop = 2.0\n[[mappings]]', "p.toml: signal: hop (2 s) must not exceed window (1 s)"),
+        (
+            'feature = "alpha"',
+            'feature = "alpah"',
+            "p.toml: mappings[0].feature: unknown feature 'alpah'",
+        ),
+        ("total = [1, 40]", "total = [9, 40]", "must lie within total"),
+        (
+            'channels = ["O1", "O2"]',
+            "channels = []",
+            "features[0].channels: list should have at least 1",
+        ),
+        (
+            '[[phases]]\nname = "baseline"',
+            '[[phases]]\nname = "training"',
+            "phases[1].name: duplicate phase name",
+        ),
+        (
+            'scene = "lagoon"',
+            'scene = "lagoon"\ncolour = 3',
+            "p.toml: protocol.colour: unknown field",
+        ),
+        (
+            "band = [8, 12]",
+            "band = [1, 12]",
+            "features[0].band: a 1 s window holds fewer than 2 cycles",
+        ),
+        (
+            "[[mappings]]",
+            "[signal]\nhop = 2.0\n[[mappings]]",
+            "p.toml: signal: hop (2 s) must not exceed window (1 s)",
+        ),
     ],
 )
 def test_each_mistake_gives_its_line(old, new, expected):
@@ -92,7 +124,9 @@ def test_each_mistake_gives_its_line(old, new, expected):
 
 
 def test_every_error_is_reported_at_once():
-    text = MINIMAL.replace("duration = 10", "duration = 0").replace("duration = 20", "duration = -1")
+    text = MINIMAL.replace("duration = 10", "duration = 0").replace(
+        "duration = 20", "duration = -1"
+    )
     problems = errors_of(text)
     assert any("phases[0].duration" in p for p in problems)
     assert any("phases[1].duration" in p for p in problems)
@@ -114,14 +148,18 @@ def test_format_1_is_converted_on_load():
 
 
 def test_baseline_cannot_show_feedback():
-    problems = errors_of(MINIMAL.replace('kind = "baseline"\n', 'kind = "baseline"\nfeedback = true\n'))
+    problems = errors_of(
+        MINIMAL.replace('kind = "baseline"\n', 'kind = "baseline"\nfeedback = true\n')
+    )
     assert any("baseline phase cannot show feedback" in p for p in problems)
 
 
 def test_feedback_before_calibration_is_refused():
-    text = MINIMAL.replace('name = "baseline"\nkind = "baseline"\nduration = 10',
-                           'name = "warmup"\nkind = "training"\nduration = 5\n'
-                           '[[phases]]\nname = "baseline"\nkind = "baseline"\nduration = 10')
+    text = MINIMAL.replace(
+        'name = "baseline"\nkind = "baseline"\nduration = 10',
+        'name = "warmup"\nkind = "training"\nduration = 5\n'
+        '[[phases]]\nname = "baseline"\nkind = "baseline"\nduration = 10',
+    )
     problems = errors_of(text)
     assert any("phases[0]: shows feedback before the calibration phase" in p for p in problems)
 
@@ -137,8 +175,9 @@ def test_unknown_scene_parameter_names_the_scene_and_its_parameters(tmp_path):
     with pytest.raises(ProtocolError) as info:
         load_protocol(path)
     (line,) = info.value.problems
-    assert line.startswith(f"{path}: mappings[0].parameter: scene 'lagoon' has no parameter "
-                           "'fogginess'; it has ")
+    assert line.startswith(
+        f"{path}: mappings[0].parameter: scene 'lagoon' has no parameter 'fogginess'; it has "
+    )
     assert "fog_density" in line
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from .helpers import engine_for
+from tests.protocol.helpers import engine_for
 
 HOP = 0.25
 

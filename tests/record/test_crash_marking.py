@@ -20,13 +20,14 @@ from neuroadapt.record.session import (
     check_session,
     session_is_live,
 )
-
-from .conftest import copy_session
+from tests.record.conftest import copy_session
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]
 
-HOLDER = ("import sys; from neuroadapt.record.session import SessionLock; "
-          "SessionLock(sys.argv[1]).acquire(); print('held', flush=True); sys.stdin.read()")
+HOLDER = (
+    "import sys; from neuroadapt.record.session import SessionLock; "
+    "SessionLock(sys.argv[1]).acquire(); print('held', flush=True); sys.stdin.read()"
+)
 
 
 def running_copy(recorded_session, tmp_path):
@@ -43,8 +44,12 @@ def holder(tmp_path):
     procs = []
 
     def start(folder):
-        proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(folder)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         procs.append(proc)
         assert proc.stdout.readline().strip() == "held"
         return proc
@@ -74,8 +79,10 @@ def test_live_session_is_refused_and_left_alone(recorded_session, tmp_path, hold
     proc = holder(folder)
     before = (folder / "session.json").read_bytes()
     assert session_is_live(folder)
-    for args in (["report", str(folder)],
-                 ["export", str(folder), "--to", "fif", "--dest", str(tmp_path / "x")]):
+    for args in (
+        ["report", str(folder)],
+        ["export", str(folder), "--to", "fif", "--dest", str(tmp_path / "x")],
+    ):
         assert main(args) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "still running" in err[0], err
@@ -98,8 +105,7 @@ def test_live_session_record_is_readable_when_asked(recorded_session, tmp_path, 
         SessionLock(folder).acquire()
 
 
-def test_session_without_lock_file_counts_as_crashed_only_when_stale(recorded_session,
-                                                                      tmp_path):
+def test_session_without_lock_file_counts_as_crashed_only_when_stale(recorded_session, tmp_path):
     folder = running_copy(recorded_session, tmp_path)
     now = time.time()
     os.utime(folder / "session.xdf", (now, now))
@@ -109,8 +115,7 @@ def test_session_without_lock_file_counts_as_crashed_only_when_stale(recorded_se
     assert check_session(folder)["ended"] == "crashed"
 
 
-def test_clean_end_leaves_no_lock_and_finished_sessions_are_untouched(recorded_session,
-                                                                      tmp_path):
+def test_clean_end_leaves_no_lock_and_finished_sessions_are_untouched(recorded_session, tmp_path):
     folder = copy_session(recorded_session, tmp_path)
     before = (folder / "session.json").read_bytes()
     with SessionLock(folder):

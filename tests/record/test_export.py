@@ -55,8 +55,10 @@ def test_fif_round_trip_is_exact(recorded_session, source, tmp_path, capsys):
     assert main(["export", str(recorded_session), "--to", "fif", "--dest", str(tmp_path)]) == 0
     assert "export: writing" in capsys.readouterr().err
     (path,) = tmp_path.glob("*.fif")
-    assert path.name == "sub-S01_ses-" + recorded_session.name.split("_")[0] + \
-        "_task-alpharelax_eeg.fif"
+    assert (
+        path.name
+        == "sub-S01_ses-" + recorded_session.name.split("_")[0] + "_task-alpharelax_eeg.fif"
+    )
     back = mne.io.read_raw_fif(path, preload=True, verbose="error")
     assert back.ch_names == raw.ch_names
     np.testing.assert_array_equal(back.get_data(), raw.get_data())  # saved as float64
@@ -80,16 +82,16 @@ def test_bids_round_trip_and_sidecar(recorded_session, source, tmp_path):
     raw, meta = source
     path = export_session(recorded_session, "bids", tmp_path, echo=lambda _s: None)
     ses = recorded_session.name.split("_")[0]
-    bids_path = BIDSPath(subject="S01", session=ses, task="alpharelax", datatype="eeg",
-                         root=tmp_path)
+    bids_path = BIDSPath(
+        subject="S01", session=ses, task="alpharelax", datatype="eeg", root=tmp_path
+    )
     assert path == bids_path.copy().update(suffix="eeg", extension=".edf").fpath
     back = read_raw_bids(bids_path, verbose="error")
     x = raw.get_data()
     step = (x.max() - x.min()) / 65535
     assert np.abs(back.get_data()[:, : x.shape[1]] - x).max() <= step
     _same_events(back.annotations, raw.annotations, raw.info["sfreq"])
-    sidecar = json.loads(bids_path.copy().update(suffix="eeg", extension=".json").fpath
-                         .read_text())
+    sidecar = json.loads(bids_path.copy().update(suffix="eeg", extension=".json").fpath.read_text())
     assert sidecar["NeuroadaptProtocol"]["sha256"] == meta["protocol"]["sha256"]
     assert sidecar["PowerLineFrequency"] == 50 and sidecar["TaskName"] == "alpharelax"
     assert sidecar["SoftwareVersions"].startswith("neuroadapt ")
@@ -111,22 +113,32 @@ def test_export_never_overwrites_unless_asked(recorded_session, tmp_path, capsys
 
 
 def test_markers_become_annotations():
-    events = [(10.0, {"event": "session_start"}),
-              (10.0, {"event": "phase_start", "phase": "baseline", "kind": "baseline"}),
-              (11.0, {"event": "hold_start", "reason": "blink: Fz"}),
-              (11.5, {"event": "hold_end"}),
-              (12.0, {"event": "note", "text": "a name could be here"}),
-              (12.5, {"event": "quality", "channel": "O1", "level": "bad"}),
-              (13.0, {"event": "phase_end", "phase": "baseline"}),
-              (13.0, {"event": "phase_start", "phase": "training", "kind": "training"}),
-              (14.0, {"event": "reward_start"}),
-              (99.0, {"event": "session_end"})]  # after the data: left out
+    events = [
+        (10.0, {"event": "session_start"}),
+        (10.0, {"event": "phase_start", "phase": "baseline", "kind": "baseline"}),
+        (11.0, {"event": "hold_start", "reason": "blink: Fz"}),
+        (11.5, {"event": "hold_end"}),
+        (12.0, {"event": "note", "text": "a name could be here"}),
+        (12.5, {"event": "quality", "channel": "O1", "level": "bad"}),
+        (13.0, {"event": "phase_end", "phase": "baseline"}),
+        (13.0, {"event": "phase_start", "phase": "training", "kind": "training"}),
+        (14.0, {"event": "reward_start"}),
+        (99.0, {"event": "session_end"}),
+    ]  # after the data: left out
     ann = annotations_from_markers(events, t_ref=9.0, t_last=16.0)
-    got = {(d, round(o, 3), round(u, 3)) for d, o, u in
-           zip(ann.description, ann.onset, ann.duration, strict=True)}
-    assert got == {("session_start", 1.0, 0.0), ("phase/baseline", 1.0, 3.0), ("hold", 2.0, 0.5),
-                   ("note", 3.0, 0.0), ("quality/O1/bad", 3.5, 0.0),
-                   ("phase/training", 4.0, 3.0), ("reward", 5.0, 2.0)}
+    got = {
+        (d, round(o, 3), round(u, 3))
+        for d, o, u in zip(ann.description, ann.onset, ann.duration, strict=True)
+    }
+    assert got == {
+        ("session_start", 1.0, 0.0),
+        ("phase/baseline", 1.0, 3.0),
+        ("hold", 2.0, 0.5),
+        ("note", 3.0, 0.0),
+        ("quality/O1/bad", 3.5, 0.0),
+        ("phase/training", 4.0, 3.0),
+        ("reward", 5.0, 2.0),
+    }
 
 
 def test_bids_labels_keep_letters_and_digits():

@@ -21,8 +21,9 @@ def _marker_outlet(source_id: str):
 
     from neuroadapt.lsl import make_stream_info
 
-    info = make_stream_info(f"markers-{source_id}", "Markers", ["marker"],
-                            pylsl.IRREGULAR_RATE, "string", source_id)
+    info = make_stream_info(
+        f"markers-{source_id}", "Markers", ["marker"], pylsl.IRREGULAR_RATE, "string", source_id
+    )
     return pylsl.StreamOutlet(info)
 
 

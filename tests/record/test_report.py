@@ -13,21 +13,26 @@ from neuroadapt.cli import main
 from neuroadapt.record.report import hedges_g, phase_stats, write_replay_report, write_report
 from neuroadapt.record.tables import SessionTables, from_session
 from neuroadapt.record.xdf import load_session_xdf
-
-from .conftest import copy_session
+from tests.record.conftest import copy_session
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]
 
-SESSION_FIGURES = ["Signal quality over time", "Feature time courses", "Reward rate per block",
-                   "Artifact fraction per phase", "Baseline vs training distributions",
-                   "EEG spectrum per phase"]
+SESSION_FIGURES = [
+    "Signal quality over time",
+    "Feature time courses",
+    "Reward rate per block",
+    "Artifact fraction per phase",
+    "Baseline vs training distributions",
+    "EEG spectrum per phase",
+]
 SESSION_TABLES = ["Session", "Protocol and phases", "Baseline vs training"]
 
 
 def figures(page: str) -> list[str]:
     """Titles of the figures mne.Report embedded (as PNG data, nothing fetched)."""
-    return re.findall(r'<img class="figure-img[^"]*" alt="([^"]+)"\s+src="data:image/png;base64,',
-                      page)
+    return re.findall(
+        r'<img class="figure-img[^"]*" alt="([^"]+)"\s+src="data:image/png;base64,', page
+    )
 
 
 def assert_offline(page: str) -> None:
@@ -63,8 +68,9 @@ def test_tables_of_a_recorded_session(recorded_session, tmp_path):
     t = np.asarray(back.control.floats("time"))
     reward = np.asarray(back.control.floats("reward")) > 0.5
     starts = [t0 for t0, ev in back.marker_events() if ev["event"] == "reward_start"]
-    assert reward.any() and len(starts) == int(np.sum(np.diff(reward.astype(int)) == 1)) + \
-        int(reward[0])
+    assert reward.any() and len(starts) == int(np.sum(np.diff(reward.astype(int)) == 1)) + int(
+        reward[0]
+    )
     assert not reward[np.asarray(back.control.column("phase_kind")) == "baseline"].any()
     # Windows held by the engine are the invalid ones, and name their detector.
     # (Features flow from before the protocol starts, control only from its start.)
@@ -87,8 +93,9 @@ def test_tables_of_a_recorded_session(recorded_session, tmp_path):
 def test_replay_report_from_tables(recorded_session, tmp_path):
     tables = from_session(load_session_xdf(recorded_session / "session.xdf"))
     tables.write(tmp_path)
-    (tmp_path / "summary.json").write_text(json.dumps(
-        {"protocol": {"name": "alpha_relax", "version": "1.0.0", "sha256": "abc"}}))
+    (tmp_path / "summary.json").write_text(
+        json.dumps({"protocol": {"name": "alpha_relax", "version": "1.0.0", "sha256": "abc"}})
+    )
     page = write_replay_report(tmp_path).read_text()
     assert figures(page) == SESSION_FIGURES[:-1]  # no EEG given: no spectra
     assert "alpha_relax 1.0.0" in page
@@ -98,10 +105,12 @@ def test_replay_report_from_tables(recorded_session, tmp_path):
 def test_subject_report_puts_sessions_in_date_order(recorded_session, tmp_path, capsys):
     subject = tmp_path / "S01"
     subject.mkdir()
-    first = copy_session(recorded_session, subject, "20200101T090000",
-                         start="2020-01-01T09:00:00+00:00")
-    second = copy_session(recorded_session, subject, "20200108T090000",
-                          start="2020-01-08T09:00:00+00:00")
+    first = copy_session(
+        recorded_session, subject, "20200101T090000", start="2020-01-01T09:00:00+00:00"
+    )
+    second = copy_session(
+        recorded_session, subject, "20200108T090000", start="2020-01-08T09:00:00+00:00"
+    )
     assert main(["report", "--subject", str(subject)]) == 0
     err = capsys.readouterr().err
     assert "session 1/2" in err and "session 2/2" in err

@@ -33,14 +33,27 @@ PROTOCOLS = ("alpha_relax", "alpha_theta", "smr_attention", "frontal_asymmetry")
 RECORDINGS = {
     "S001R02": ("physionet_eegmmidb/S001R02.edf", 55.0, ()),
     "S001R03": ("physionet_eegmmidb/S001R03.edf", 120.0, ()),
-    "openbci": ("openbci_gui/OpenBCI_GUI-v6-blinks-jawClench-alpha.txt", 85.0,
-                (('"Oz"', '"O1"'), ('"Pz"', '"P7"'), ('"Cz"', '"C3"'),
-                 ('"F3"', '"Fp1"'), ('"F4"', '"Fp2"'))),
-    "dsi7": ("xdf_bci_essentials/ssvep_example_dsi7.xdf", 100.0,
-             (('"O1"', '"C3"'), ('"Oz"', '"C4"'), ('"O2"', '"F4"'), ('"Pz"', '"C4"'),
-              ('"Cz"', '"C3"'))),
-    "uci": ("uci_eeg_eye_state/eeg_eye_state.arff", 110.0,
-            (('"Oz"', '"O2"'), ('"Pz"', '"P7"'), ('"Cz"', '"T7"'))),
+    "openbci": (
+        "openbci_gui/OpenBCI_GUI-v6-blinks-jawClench-alpha.txt",
+        85.0,
+        (
+            ('"Oz"', '"O1"'),
+            ('"Pz"', '"P7"'),
+            ('"Cz"', '"C3"'),
+            ('"F3"', '"Fp1"'),
+            ('"F4"', '"Fp2"'),
+        ),
+    ),
+    "dsi7": (
+        "xdf_bci_essentials/ssvep_example_dsi7.xdf",
+        100.0,
+        (('"O1"', '"C3"'), ('"Oz"', '"C4"'), ('"O2"', '"F4"'), ('"Pz"', '"C4"'), ('"Cz"', '"C3"')),
+    ),
+    "uci": (
+        "uci_eeg_eye_state/eeg_eye_state.arff",
+        110.0,
+        (('"Oz"', '"O2"'), ('"Pz"', '"P7"'), ('"Cz"', '"T7"')),
+    ),
 }
 REGEN = os.environ.get("NEUROADAPT_REGEN_GOLDEN") == "1"
 
@@ -56,8 +69,9 @@ def _replay(recording: str, protocol: str, tmp: Path, capsys) -> dict[str, str]:
     scaled.write_text(text, encoding="utf-8")
     out = tmp / f"{recording}-{protocol}"
     capsys.readouterr()
-    rc = main(["replay", str(SHARED_EEG / path), "--protocol", str(scaled), "--out", str(out),
-               "--quiet"])
+    rc = main(
+        ["replay", str(SHARED_EEG / path), "--protocol", str(scaled), "--out", str(out), "--quiet"]
+    )
     if rc != 0:
         err = capsys.readouterr().err.strip().splitlines()
         return {"error": err[-1].replace(str(tmp), "TMP") if err else f"exit {rc}"}

@@ -81,19 +81,23 @@ def test_replayed_control_matches_the_recorded_stream(replayed):
         a = np.asarray(rc.floats(col))[ia]
         b = np.asarray(lc.floats(col))[ib]
         assert np.array_equal(a, b), (col, np.flatnonzero(a != b)[:5])
-    for p in rc.columns[rc.columns.index("reward") + 1:]:
+    for p in rc.columns[rc.columns.index("reward") + 1 :]:
         a = np.asarray(rc.floats(p))[ia]
         b = np.asarray(lc.floats(p))[ib]
         # Sample times pass through two clock corrections (the engine inlet's, pyxdf's)
         # that differ by microseconds: the smoothing's time steps differ that much.
         assert np.max(np.abs(a - b)) < 1e-5, p
+
     # The protocol's events happened at the same windows (the engine's own events,
     # received commands, stalls, notes and channel quality, which has its own history,
     # aside).
     def events(tables):
-        return [(e["event"], t) for t, e in tables.marker_events() if e["event"] not in
-                ("quality", "note", "command", "stream_stalled", "stream_resumed",
-                 "gentle_exit")]
+        return [
+            (e["event"], t)
+            for t, e in tables.marker_events()
+            if e["event"]
+            not in ("quality", "note", "command", "stream_stalled", "stream_resumed", "gentle_exit")
+        ]
 
     er, el = events(result.tables), events(live)
     assert [e for e, _ in er] == [e for e, _ in el]

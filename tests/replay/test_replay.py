@@ -42,8 +42,12 @@ def two_replays(protocols, tmp_path_factory) -> tuple[Path, Path, Path]:
     out = tmp_path_factory.mktemp("replays")
     a, b = protocols
     for name, proto in (("one", a), ("two", a), ("hard", b)):
-        assert main(["replay", str(edf), "--protocol", str(proto), "--out", str(out / name),
-                     "--quiet"]) == 0
+        assert (
+            main(
+                ["replay", str(edf), "--protocol", str(proto), "--out", str(out / name), "--quiet"]
+            )
+            == 0
+        )
     return out / "one", out / "two", out / "hard"
 
 
@@ -108,8 +112,10 @@ def test_compare_two_protocols(two_replays, tmp_path, capsys):
     assert main(["replay", "--compare", str(one), str(one), "--out", str(tmp_path / "s")]) == 0
     same = json.loads((tmp_path / "s" / "compare.json").read_text())
     assert same["reward_agreement"] == 1.0
-    assert all(v["correlation"] == pytest.approx(1.0) or v["correlation"] is None
-               for v in same["parameters"].values())
+    assert all(
+        v["correlation"] == pytest.approx(1.0) or v["correlation"] is None
+        for v in same["parameters"].values()
+    )
 
 
 def _error(capsys) -> str:
@@ -125,8 +131,7 @@ def test_cli_errors_are_one_line(shared_eeg, protocols, tmp_path, capsys):
     assert "missing.edf" in _error(capsys)
     # The UCI eye-state recording (Emotiv EPOC) has O1 and O2 but no Oz.
     arff = shared_eeg / "uci_eeg_eye_state" / "eeg_eye_state.arff"
-    assert main(["replay", str(arff), "--protocol", str(a), "--out",
-                 str(tmp_path / "x")]) == 1
+    assert main(["replay", str(arff), "--protocol", str(a), "--out", str(tmp_path / "x")]) == 1
     assert "Oz" in _error(capsys)
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
     edf = shared_eeg / EDF
@@ -151,6 +156,6 @@ def test_window_grid_alignment():
     skip = align_skip(stamps, live, n_window, n_hop, sfreq)
     ends = grid_ends(len(stamps), n_window, n_hop, skip)
     assert ends[0] >= n_window - 1 and set(ends.tolist()) <= set(range(37, 5000, n_hop))
-    assert np.array_equal(stamps[ends], live[-len(ends):])
+    assert np.array_equal(stamps[ends], live[-len(ends) :])
     assert nearest_window(stamps[ends], live[10] + 0.01, 0.124) is not None
     assert nearest_window(stamps[ends], stamps[-1] + 1.0, 0.124) is None

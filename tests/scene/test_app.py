@@ -28,8 +28,12 @@ SCENE_CMD = [sys.executable, "-m", "neuroadapt.scene.cli"]
 
 
 def start_scene(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([*SCENE_CMD, "lagoon", "--headless", "--size", "320x180", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [*SCENE_CMD, "lagoon", "--headless", "--size", "320x180", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def resolve_scene(uid: str, proc: subprocess.Popen, limit: float = 30.0) -> pylsl.StreamInfo:
@@ -72,8 +76,7 @@ def test_control_messages_glide_the_scene_and_end_stops_it(uid):
         info = resolve_scene(uid, proc)
         inlet = pylsl.StreamInlet(info, recover=False)
         inlet.open_stream(timeout=10)
-        assert channel_labels(inlet.info(timeout=10)) == [*names, "frame_time_ms",
-                                                          "dropped_frames"]
+        assert channel_labels(inlet.info(timeout=10)) == [*names, "frame_time_ms", "dropped_frames"]
         assert inlet.info().type() == "SceneState" and inlet.info().nominal_srate() == 0
 
         def pump() -> None:
@@ -99,13 +102,21 @@ def test_control_messages_glide_the_scene_and_end_stops_it(uid):
             return False
 
         # Down toward 0.1 (with a name the scene does not have, to be ignored)...
-        assert publish_until({"params": {"fog_density": 0.1, "bogus": 1.0},
-                              "feedback": True, "hold": False, "phase": "training"},
-                             lambda: fog() < 0.45, 20), "fog never went down"
+        assert publish_until(
+            {
+                "params": {"fog_density": 0.1, "bogus": 1.0},
+                "feedback": True,
+                "hold": False,
+                "phase": "training",
+            },
+            lambda: fog() < 0.45,
+            20,
+        ), "fog never went down"
         lowest = min(s[fog_i] for s in samples)
         # ...then up toward 0.9...
-        assert publish_until({"params": {"fog_density": 0.9}},
-                             lambda: fog() > lowest + 0.1, 20), "fog never went up"
+        assert publish_until({"params": {"fog_density": 0.9}}, lambda: fog() > lowest + 0.1, 20), (
+            "fog never went up"
+        )
         # ...then hold while asking for 0.1 again: it must ease to a stop, not turn.
         publish_until({"params": {"fog_density": 0.1}, "hold": True}, lambda: False, 2.0)
         ended = publish_until({"end": True}, lambda: proc.poll() is not None, 10)
@@ -126,7 +137,7 @@ def test_control_messages_glide_the_scene_and_end_stops_it(uid):
     data = np.asarray(samples, dtype=float)
     ts = np.asarray(stamps)
     assert len(data) > 30 and np.all(np.diff(ts) > 0)
-    values, frame_ms, dropped = data[:, :len(names)], data[:, -2], data[:, -1]
+    values, frame_ms, dropped = data[:, : len(names)], data[:, -2], data[:, -1]
     # dropped_frames counts the frames longer than 1.5 target intervals (60 fps) so far;
     # the inlet may connect after the first frames, so compare increments.
     assert dropped[0] >= 0
@@ -140,7 +151,7 @@ def test_control_messages_glide_the_scene_and_end_stops_it(uid):
     f = values[:, fog_i]
     low = int(np.argmin(f))
     assert f[0] - f[low] > 0.1 and f[-1] - f[low] > 0.1
-    assert np.all(np.diff(f[:low + 1]) <= 1e-6)
+    assert np.all(np.diff(f[: low + 1]) <= 1e-6)
     assert np.all(np.diff(f[low:]) >= -1e-6)
     # Under hold it settles: the last half second barely moves.
     tail = f[ts >= ts[-1] - 0.5]
@@ -179,21 +190,32 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*SCENE_CMD, *args], capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["--set", "fogginess=0.5"],
-     "neuroadapt: error: --set fogginess: unknown parameter of scene 'lagoon'; valid names: "
-     "fog_density, light_warmth, water_calm, sun_height"),
-    (["--set", "fog_density=1.5"],
-     "neuroadapt: error: --set fog_density: 1.5 is out of range [0, 1]"),
-    (["--set", "fog_density"], "neuroadapt: error: --set 'fog_density': expected PARAM=VALUE"),
-    (["--set", "fog_density=thick"],
-     "neuroadapt: error: --set fog_density: 'thick' is not a number"),
-    (["--size", "big"], "neuroadapt: error: --size 'big': expected WIDTHxHEIGHT"),
-    (["--duration", "0"], "neuroadapt: error: --duration 0: must be a positive number"),
-    (["--output", "hologram"], "neuroadapt: error: --output 'hologram': expected one of "
-                               "window, offscreen, stereo, vr"),
-    (["--exit-duration", "0"], "neuroadapt: error: --exit-duration 0: must be a positive"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--set", "fogginess=0.5"],
+            "neuroadapt: error: --set fogginess: unknown parameter of scene 'lagoon'; valid names: "
+            "fog_density, light_warmth, water_calm, sun_height",
+        ),
+        (
+            ["--set", "fog_density=1.5"],
+            "neuroadapt: error: --set fog_density: 1.5 is out of range [0, 1]",
+        ),
+        (["--set", "fog_density"], "neuroadapt: error: --set 'fog_density': expected PARAM=VALUE"),
+        (
+            ["--set", "fog_density=thick"],
+            "neuroadapt: error: --set fog_density: 'thick' is not a number",
+        ),
+        (["--size", "big"], "neuroadapt: error: --size 'big': expected WIDTHxHEIGHT"),
+        (["--duration", "0"], "neuroadapt: error: --duration 0: must be a positive number"),
+        (
+            ["--output", "hologram"],
+            "neuroadapt: error: --output 'hologram': expected one of window, offscreen, stereo, vr",
+        ),
+        (["--exit-duration", "0"], "neuroadapt: error: --exit-duration 0: must be a positive"),
+    ],
+)
 def test_bad_arguments_give_one_line_errors(args, expected):
     proc = run_cli("lagoon", "--headless", "--control", "none", *args)
     assert proc.returncode == 1
@@ -231,7 +253,9 @@ def test_headless_is_automatic_without_a_display(monkeypatch):
 
 def test_parse_set():
     assert parse_set(["fog_density=0.2", " water_calm = 1 "]) == {
-        "fog_density": 0.2, "water_calm": 1.0}
+        "fog_density": 0.2,
+        "water_calm": 1.0,
+    }
     with pytest.raises(ConfigError, match="not a finite number"):
         parse_set(["fog_density=nan"])
 
@@ -261,15 +285,18 @@ def test_hold_eases_to_a_steady_state_and_never_jumps(uid):
         inlet = pylsl.StreamInlet(resolve_scene(uid, proc), recover=False)
         inlet.open_stream(timeout=10)
         # Glide every parameter toward its far end, at full speed, for 2 s.
-        far = {p.name: (p.high if p.default < (p.low + p.high) / 2 else p.low)
-               for p in manifest.parameters}
+        far = {
+            p.name: (p.high if p.default < (p.low + p.high) / 2 else p.low)
+            for p in manifest.parameters
+        }
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             pub.publish("control", {"params": far, "hold": False})
             read_stream(inlet, samples, stamps)
             moving = len(samples) > 2 and any(
                 abs(samples[-1][i] - manifest.parameters[i].default) > 0.2 * rates[i]
-                for i in range(len(names)))
+                for i in range(len(names))
+            )
             if moving and hold_at is None:
                 hold_at = time.monotonic() + 1.0  # let it reach speed first
             if hold_at is not None and time.monotonic() > hold_at:
@@ -299,7 +326,7 @@ def test_hold_eases_to_a_steady_state_and_never_jumps(uid):
         code, err = stop(proc)
         pub.close()
     assert code == 0, err
-    data = np.asarray(samples, dtype=float)[:, :len(names)]
+    data = np.asarray(samples, dtype=float)[:, : len(names)]
     ts = np.asarray(stamps)
     steps = np.abs(np.diff(data, axis=0))
     assert np.all(steps <= np.diff(ts)[:, None] * rates + 1e-5)  # never a jump
@@ -323,12 +350,13 @@ def test_gentle_exit_eases_to_neutral_and_ends_the_run(uid):
     names = list(manifest.names)
     neutral = np.array([p.neutral for p in manifest.parameters])
     rates = np.array([p.max_rate for p in manifest.parameters])
-    start = {p.name: (p.neutral + 0.1 if p.neutral + 0.1 <= p.high else p.neutral - 0.1)
-             for p in manifest.parameters}
+    start = {
+        p.name: (p.neutral + 0.1 if p.neutral + 0.1 <= p.high else p.neutral - 0.1)
+        for p in manifest.parameters
+    }
     set_args = [a for name, v in start.items() for a in ("--set", f"{name}={v}")]
     pub = Publisher("tcp://127.0.0.1:*")
-    proc = start_scene("--control", pub.address, "--duration", "40", "--source-id", uid,
-                       *set_args)
+    proc = start_scene("--control", pub.address, "--duration", "40", "--source-id", uid, *set_args)
     samples: list = []
     stamps: list = []
     started = None
@@ -339,8 +367,10 @@ def test_gentle_exit_eases_to_neutral_and_ends_the_run(uid):
         while proc.poll() is None and time.monotonic() < deadline:
             # Repeated, as an engine would; only the first one counts. The
             # targets asked for alongside are ignored once the exit began.
-            pub.publish("control", {"params": {n: manifest[n].high for n in names},
-                                    "gentle_exit": {"duration": 3.0}})
+            pub.publish(
+                "control",
+                {"params": {n: manifest[n].high for n in names}, "gentle_exit": {"duration": 3.0}},
+            )
             if started is None:
                 started = pylsl.local_clock()
             read_stream(inlet, samples, stamps)
@@ -353,7 +383,7 @@ def test_gentle_exit_eases_to_neutral_and_ends_the_run(uid):
         pub.close()
     assert code == 0, err
     assert "gentle exit" in err and "Traceback" not in err
-    data = np.asarray(samples, dtype=float)[:, :len(names)]
+    data = np.asarray(samples, dtype=float)[:, : len(names)]
     ts = np.asarray(stamps)
     assert np.allclose(data[-1], neutral, atol=1e-6)  # ended exactly at neutral
     moving = np.flatnonzero(np.any(np.abs(np.diff(data, axis=0)) > 1e-7, axis=1))
@@ -380,8 +410,7 @@ def test_a_restarted_scene_joins_at_the_engines_current_state(uid):
     fog_i = names.index("fog_density")
     assert manifest["fog_density"].default > 0.3  # the test needs a far-away target
     pub = Publisher("tcp://127.0.0.1:*")
-    proc = start_scene("--control", pub.address, "--duration", "30", "--source-id", uid,
-                       "--join")
+    proc = start_scene("--control", pub.address, "--duration", "30", "--source-id", uid, "--join")
     samples: list[list[float]] = []
     try:
         info = resolve_scene(uid, proc)
@@ -389,8 +418,15 @@ def test_a_restarted_scene_joins_at_the_engines_current_state(uid):
         inlet.open_stream(timeout=10)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            pub.publish("control", {"params": {"fog_density": 0.05}, "hold": False,
-                                    "feedback": True, "phase": "training"})
+            pub.publish(
+                "control",
+                {
+                    "params": {"fog_density": 0.05},
+                    "hold": False,
+                    "feedback": True,
+                    "phase": "training",
+                },
+            )
             chunk, _ = inlet.pull_chunk(timeout=0.05)
             samples.extend(chunk)
             if any(abs(s[fog_i] - 0.05) < F32 for s in samples):

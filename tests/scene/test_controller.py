@@ -55,8 +55,10 @@ def test_adversarial_square_wave_never_jumps():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.floats(-10, 10), st.floats(1e-4, 1.0)), min_size=1, max_size=60),
-       st.floats(0.0, 3.0))
+@given(
+    st.lists(st.tuples(st.floats(-10, 10), st.floats(1e-4, 1.0)), min_size=1, max_size=60),
+    st.floats(0.0, 3.0),
+)
 def test_rate_limit_holds_for_any_input(seq, tau):
     ctrl = SceneController(make_manifest(), time_constant=tau)
     prev = ctrl.applied["fog"]
@@ -164,8 +166,9 @@ def test_zero_time_constant_is_pure_rate_limit():
     assert ctrl.step(0.1) == held  # nothing to coast on without a glide
 
 
-@pytest.mark.parametrize("kwargs", [{"time_constant": -1}, {"time_constant": float("nan")},
-                                    {"max_dt": 0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"time_constant": -1}, {"time_constant": float("nan")}, {"max_dt": 0}]
+)
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(ValueError):
         SceneController(make_manifest(), **kwargs)
@@ -183,8 +186,7 @@ def test_lagoon_controller_starts_at_defaults_in_manifest_order():
 FLICKER_BAND = (3.0, 30.0)
 
 
-def band_peak_to_peak(x: np.ndarray, rate: float, band=FLICKER_BAND,
-                      seconds: float = 2.0) -> float:
+def band_peak_to_peak(x: np.ndarray, rate: float, band=FLICKER_BAND, seconds: float = 2.0) -> float:
     """Peak-to-peak of the largest sinusoid of ``x`` inside ``band`` (Hz).
 
     The last ``seconds`` (steady state) are analysed after removing a quadratic
@@ -208,8 +210,9 @@ def square(freq: float, t: np.ndarray) -> np.ndarray:
 def test_flicker_guard_at_1khz_control_rate(freq):
     """A full-range square wave at 1 kHz control and step rate: < 1 % of range left in 3-30 Hz."""
     fast = SceneParameter("glow", "brightness", (0.0, 1.0), 0.5, "", 2.0, 0.5)  # a fast scene
-    manifest = SceneManifest("test", "Test", "", (*make_manifest().parameters, fast),
-                             Path("scene.toml"))
+    manifest = SceneManifest(
+        "test", "Test", "", (*make_manifest().parameters, fast), Path("scene.toml")
+    )
     rate = 1000.0
     t = np.arange(int(4 * rate)) / rate
     wave = square(freq, t)
@@ -261,6 +264,7 @@ def test_flicker_guard_limits_the_turn_and_keeps_the_rate_limit():
 
 
 # -- gentle exit -----------------------------------------------------------------------
+
 
 def test_gentle_exit_eases_to_neutral_then_is_done():
     ctrl = SceneController(make_manifest())

@@ -55,33 +55,56 @@ def test_lagoon_manifest_loads():
     assert load_manifest(folder) == manifest  # the folder works as well as the file
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    (GOOD_PARAM.replace("[0.0, 1.0]", "[1.0, 0.0]"), "parameters[0].range: min must be < max"),
-    (GOOD_PARAM.replace("[0.0, 1.0]", "[0.0]"),
-     "parameters[0].range: must be [min, max] with two finite numbers"),
-    (GOOD_PARAM.replace("default = 0.5", "default = 1.5"),
-     "parameters[0].default: 1.5 is outside range [0, 1]"),
-    (GOOD_PARAM.replace("default = 0.5", 'default = "0.5"'),
-     "parameters[0].default: must be a finite number"),
-    (GOOD_PARAM.replace("default = 0.5", "default = true"),
-     "parameters[0].default: must be a finite number"),
-    (GOOD_PARAM.replace("max_rate = 0.2", "max_rate = 0"),
-     "parameters[0].max_rate: must be a finite number > 0"),
-    (GOOD_PARAM.replace("unit = ", "units = "),
-     "parameters[0].units: unknown field; did you mean 'unit'?"),
-    (GOOD_PARAM.replace("max_rate = 0.2", "max_rate = nan"),
-     "parameters[0].max_rate: must be a finite number > 0"),
-    (GOOD_PARAM.replace('"fog_density"', '"Fog Density"'),
-     "parameters[0].name: must be lower_snake_case"),
-    (GOOD_PARAM.replace('"fog_density"', '"frame_time_ms"'),
-     "parameters[0].name: 'frame_time_ms' is reserved"),
-    (GOOD_PARAM + GOOD_PARAM,
-     "parameters[1].name: duplicate parameter 'fog_density' (also parameters[0])"),
-    (GOOD_PARAM.replace("default = 0.5\n", ""), "parameters[0].default: missing"),
-    (GOOD_PARAM + "neutral = 2.0\n", "parameters[0].neutral: 2 is outside range [0, 1]"),
-    ("", "parameters: no [[parameters]]; a scene needs at least one"),
-    (GOOD_PARAM + "\n[extra]\nx = 1\n", "extra: unknown table"),
-])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (GOOD_PARAM.replace("[0.0, 1.0]", "[1.0, 0.0]"), "parameters[0].range: min must be < max"),
+        (
+            GOOD_PARAM.replace("[0.0, 1.0]", "[0.0]"),
+            "parameters[0].range: must be [min, max] with two finite numbers",
+        ),
+        (
+            GOOD_PARAM.replace("default = 0.5", "default = 1.5"),
+            "parameters[0].default: 1.5 is outside range [0, 1]",
+        ),
+        (
+            GOOD_PARAM.replace("default = 0.5", 'default = "0.5"'),
+            "parameters[0].default: must be a finite number",
+        ),
+        (
+            GOOD_PARAM.replace("default = 0.5", "default = true"),
+            "parameters[0].default: must be a finite number",
+        ),
+        (
+            GOOD_PARAM.replace("max_rate = 0.2", "max_rate = 0"),
+            "parameters[0].max_rate: must be a finite number > 0",
+        ),
+        (
+            GOOD_PARAM.replace("unit = ", "units = "),
+            "parameters[0].units: unknown field; did you mean 'unit'?",
+        ),
+        (
+            GOOD_PARAM.replace("max_rate = 0.2", "max_rate = nan"),
+            "parameters[0].max_rate: must be a finite number > 0",
+        ),
+        (
+            GOOD_PARAM.replace('"fog_density"', '"Fog Density"'),
+            "parameters[0].name: must be lower_snake_case",
+        ),
+        (
+            GOOD_PARAM.replace('"fog_density"', '"frame_time_ms"'),
+            "parameters[0].name: 'frame_time_ms' is reserved",
+        ),
+        (
+            GOOD_PARAM + GOOD_PARAM,
+            "parameters[1].name: duplicate parameter 'fog_density' (also parameters[0])",
+        ),
+        (GOOD_PARAM.replace("default = 0.5\n", ""), "parameters[0].default: missing"),
+        (GOOD_PARAM + "neutral = 2.0\n", "parameters[0].neutral: 2 is outside range [0, 1]"),
+        ("", "parameters: no [[parameters]]; a scene needs at least one"),
+        (GOOD_PARAM + "\n[extra]\nx = 1\n", "extra: unknown table"),
+    ],
+)
 def test_malformed_manifest_gives_one_line_naming_file_and_field(tmp_path, body, expected):
     folder = write_scene(tmp_path, "broken", body)
     problems = problems_of(folder / "scene.toml")
@@ -92,35 +115,40 @@ def test_malformed_manifest_gives_one_line_naming_file_and_field(tmp_path, body,
 def test_misspelt_required_field_is_named_with_a_hint(tmp_path):
     folder = write_scene(tmp_path, "typo", GOOD_PARAM.replace("max_rate", "max-rate"))
     assert problems_of(folder) == [
-        f"{folder / 'scene.toml'}: parameters[0].max-rate: unknown field; did you mean "
-        "'max_rate'?",
+        f"{folder / 'scene.toml'}: parameters[0].max-rate: unknown field; did you mean 'max_rate'?",
         f"{folder / 'scene.toml'}: parameters[0].max_rate: missing",
     ]
 
 
 def test_every_problem_is_reported_on_its_own_line(tmp_path):
-    body = GOOD_PARAM.replace("[0.0, 1.0]", "[1.0, 0.0]").replace("max_rate = 0.2",
-                                                                 "max_rate = -1")
+    body = GOOD_PARAM.replace("[0.0, 1.0]", "[1.0, 0.0]").replace("max_rate = 0.2", "max_rate = -1")
     body += GOOD_PARAM.replace('"fog_density"', '"Bad"')
     folder = write_scene(tmp_path, "broken", body, title="")
     problems = problems_of(folder)
     assert [p.split(": ", 2)[1] for p in problems] == [
-        "scene.title", "parameters[0].range", "parameters[0].max_rate", "parameters[1].name"]
+        "scene.title",
+        "parameters[0].range",
+        "parameters[0].max_rate",
+        "parameters[1].name",
+    ]
     assert all(p.startswith(str(folder / "scene.toml")) for p in problems)
     assert str(ManifestError(problems)).count("\n") == 3
 
 
 def test_path_inside_the_current_directory_is_shown_relative(tmp_path, monkeypatch):
-    folder = write_scene(tmp_path / "scenes", "broken",
-                         GOOD_PARAM.replace("[0.0, 1.0]", "[1.0, 0.0]"))
+    folder = write_scene(
+        tmp_path / "scenes", "broken", GOOD_PARAM.replace("[0.0, 1.0]", "[1.0, 0.0]")
+    )
     monkeypatch.chdir(tmp_path)
     assert problems_of(folder) == [
-        "scenes/broken/scene.toml: parameters[0].range: min must be < max"]
+        "scenes/broken/scene.toml: parameters[0].range: min must be < max"
+    ]
 
 
 def test_unreadable_manifests(tmp_path):
     assert problems_of(tmp_path / "nowhere" / "scene.toml") == [
-        f"{tmp_path / 'nowhere' / 'scene.toml'}: no such file"]
+        f"{tmp_path / 'nowhere' / 'scene.toml'}: no such file"
+    ]
     folder = write_scene(tmp_path, "syntax", "[[parameters]\nname = 1\n")
     (line,) = problems_of(folder)
     assert line.startswith(f"{folder / 'scene.toml'}: invalid TOML:") and "line" in line
@@ -139,11 +167,14 @@ def test_check_values_names_the_parameter_and_the_valid_range():
     manifest = load_manifest(find_scene("lagoon"))
     assert manifest.check_values({"fog_density": 0.25}) == {"fog_density": 0.25}
     with pytest.raises(ConfigError) as info:
-        manifest.check_values({"fogginess": 0.5, "fog_density": 2, "water_calm": float("nan")},
-                              label="--set ")
+        manifest.check_values(
+            {"fogginess": 0.5, "fog_density": 2, "water_calm": float("nan")}, label="--set "
+        )
     fog_unknown, fog_range, water = info.value.problems
-    assert fog_unknown.startswith("--set fogginess: unknown parameter") and \
-        "fog_density, light_warmth" in fog_unknown
+    assert (
+        fog_unknown.startswith("--set fogginess: unknown parameter")
+        and "fog_density, light_warmth" in fog_unknown
+    )
     assert fog_range == "--set fog_density: 2 is out of range [0, 1]"
     assert water.startswith("--set water_calm:") and "finite" in water
 
@@ -190,7 +221,8 @@ def test_load_scene_class_finds_the_one_scene(tmp_path):
     folder = write_scene(tmp_path, "empty", GOOD_PARAM)
     with pytest.raises(ManifestError, match="no such file"):
         load_scene_class(folder)
-    (folder / "scene.py").write_text(textwrap.dedent("""
+    (folder / "scene.py").write_text(
+        textwrap.dedent("""
         from neuroadapt.scene import Scene
 
         class A(Scene):
@@ -199,6 +231,7 @@ def test_load_scene_class_finds_the_one_scene(tmp_path):
 
         class B(A):
             pass
-    """))
+    """)
+    )
     with pytest.raises(ManifestError, match="exactly one Scene subclass, found A, B"):
         load_scene_class(folder)

@@ -36,8 +36,12 @@ RENDER = textwrap.dedent("""
 
 def render(tmp_path, output: str) -> tuple[np.ndarray, np.ndarray]:
     base = tmp_path / output
-    proc = subprocess.run([sys.executable, "-c", RENDER, output, str(base)],
-                          capture_output=True, text=True, timeout=100)
+    proc = subprocess.run(
+        [sys.executable, "-c", RENDER, output, str(base)],
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     return np.load(f"{base}_main.npy"), np.load(f"{base}_mirror.npy")
@@ -63,8 +67,10 @@ def test_stereo_halves_show_the_scene_from_two_eyes_and_the_mirror_shows_the_lef
     lum_l, lum_r = left @ LUMA, right @ LUMA
 
     def best_shift(rows: slice) -> tuple[int, dict]:
-        errors = {s: np.abs(lum_l[rows, 20 + s:220 + s] - lum_r[rows, 20:220]).mean()
-                  for s in range(-8, 9)}
+        errors = {
+            s: np.abs(lum_l[rows, 20 + s : 220 + s] - lum_r[rows, 20:220]).mean()
+            for s in range(-8, 9)
+        }
         return min(errors, key=errors.get), errors
 
     far, errors_far = best_shift(slice(0, 120))
@@ -87,8 +93,13 @@ def test_offscreen_mirror_shows_the_patients_picture(tmp_path):
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([*SCENE_CMD, *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*SCENE_CMD, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_vr_without_panda3d_openxr_is_one_clear_line(tmp_path):
@@ -98,6 +109,7 @@ def test_vr_without_panda3d_openxr_is_one_clear_line(tmp_path):
     (blocker / "p3dopenxr.py").write_text("raise ImportError('blocked')\n")
     try:
         import p3dopenxr  # noqa: F401
+
         installed = True
     except ImportError:
         installed = False
@@ -106,8 +118,8 @@ def test_vr_without_panda3d_openxr_is_one_clear_line(tmp_path):
     proc = run_cli("lagoon", "--output", "vr", "--control", "none")
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        "neuroadapt: error: --output vr: panda3d-openxr is not installed; "
-        "install neuroadapt[vr]"]
+        "neuroadapt: error: --output vr: panda3d-openxr is not installed; install neuroadapt[vr]"
+    ]
 
 
 FAKE_OPENXR = {
@@ -143,18 +155,22 @@ def x_display():
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb is not installed (Debian package xvfb)")
     read_fd, write_fd = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp",
-                               "-screen", "0", "640x480x24"],
-                              pass_fds=(write_fd,), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp", "-screen", "0", "640x480x24"],
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     os.close(write_fd)
     try:
         ready, _, _ = select.select([read_fd], [], [], 30)
         number = os.read(read_fd, 32).decode().strip() if ready else ""
         if not number:
             server.kill()
-            pytest.fail("Xvfb did not report a display within 30 s: "
-                        + server.communicate(timeout=10)[1].decode()[-500:])
+            pytest.fail(
+                "Xvfb did not report a display within 30 s: "
+                + server.communicate(timeout=10)[1].decode()[-500:]
+            )
         yield f":{number}"
     finally:
         os.close(read_fd)
@@ -175,15 +191,23 @@ def test_vr_without_an_openxr_runtime_is_one_clear_line(tmp_path, x_display):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     # A headset needs a desktop window for its GL context: a virtual X display here.
-    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
-           "NEUROADAPT_HEADLESS": "0", "DISPLAY": x_display}
-    proc = subprocess.run([*SCENE_CMD, "lagoon", "--output", "vr", "--control", "none"],
-                          capture_output=True, text=True, timeout=100,
-                          env={**os.environ, **env})
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+        "NEUROADAPT_HEADLESS": "0",
+        "DISPLAY": x_display,
+    }
+    proc = subprocess.run(
+        [*SCENE_CMD, "lagoon", "--output", "vr", "--control", "none"],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        env={**os.environ, **env},
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     errors = [x for x in proc.stderr.splitlines() if x.startswith("neuroadapt: error:")]
     assert errors == [
         "neuroadapt: error: --output vr: no OpenXR runtime found (xrCreateInstance: "
         "XR_ERROR_RUNTIME_UNAVAILABLE); start the headset's runtime (SteamVR, Monado, Meta) "
-        "or use --output stereo"], proc.stderr[-2000:]
+        "or use --output stereo"
+    ], proc.stderr[-2000:]

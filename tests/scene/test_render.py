@@ -70,7 +70,7 @@ def luminance(img: np.ndarray) -> np.ndarray:
 def rows(img: np.ndarray, top: float, bottom: float) -> np.ndarray:
     """Horizontal band between two fractions of the height (0 = top)."""
     h = img.shape[0]
-    return img[int(h * top):int(h * bottom)]
+    return img[int(h * top) : int(h * bottom)]
 
 
 def water(img: np.ndarray) -> np.ndarray:
@@ -78,8 +78,9 @@ def water(img: np.ndarray) -> np.ndarray:
 
 
 def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=90,
-                          env={**os.environ, **env}, cwd=cwd)
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=90, env={**os.environ, **env}, cwd=cwd
+    )
 
 
 @pytest.fixture(scope="module")
@@ -87,19 +88,35 @@ def shots(tmp_path_factory) -> dict[str, np.ndarray]:
     out = tmp_path_factory.mktemp("lagoon")
     jobs = {}
     for name, (values, env) in SHOTS.items():
-        cmd = [sys.executable, "-m", "neuroadapt.scene.cli", "lagoon", "--headless",
-               "--size", f"{SIZE[0]}x{SIZE[1]}", "--screenshot", str(out / f"{name}.png")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "neuroadapt.scene.cli",
+            "lagoon",
+            "--headless",
+            "--size",
+            f"{SIZE[0]}x{SIZE[1]}",
+            "--screenshot",
+            str(out / f"{name}.png"),
+        ]
         for key, value in values.items():
             cmd += ["--set", f"{key}={value}"]
         jobs[name] = (cmd, env)
     for calm in ("0", "1"):
-        jobs[f"calm{calm}"] = ([sys.executable, "-c", ANIMATION, calm,
-                                str(out / f"calm{calm}.png"), str(out / f"calm{calm}_later.png")],
-                               {})
+        jobs[f"calm{calm}"] = (
+            [
+                sys.executable,
+                "-c",
+                ANIMATION,
+                calm,
+                str(out / f"calm{calm}.png"),
+                str(out / f"calm{calm}_later.png"),
+            ],
+            {},
+        )
     # Two at a time: each render keeps a core busy.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = dict(zip(jobs, pool.map(lambda job: _run(*job, out), jobs.values()),
-                           strict=True))
+        results = dict(zip(jobs, pool.map(lambda job: _run(*job, out), jobs.values()), strict=True))
     for name, proc in results.items():
         assert proc.returncode == 0, f"{name} failed:\n{proc.stderr[-3000:]}"
         assert "Traceback" not in proc.stderr, proc.stderr

@@ -89,8 +89,12 @@ def test_square_wave_control_does_not_make_rendered_frames_flicker():
     (160x90, llvmpipe): 0.084 % at 3 Hz, 0.030 % at 5 Hz, <= 0.01 % from
     10 Hz; without the guard (rate limit only) 0.39 %, 0.23 %, 0.12 %.
     """
-    proc = subprocess.run([sys.executable, "-c", FLICKER, ",".join(map(str, FREQS))],
-                          capture_output=True, text=True, timeout=170)
+    proc = subprocess.run(
+        [sys.executable, "-c", FLICKER, ",".join(map(str, FREQS))],
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
     lum = {k: np.asarray(v) for k, v in json.loads(line[7:]).items()}
@@ -105,6 +109,7 @@ def test_square_wave_control_does_not_make_rendered_frames_flicker():
 
 
 # -- camera --------------------------------------------------------------------------------
+
 
 def quat_from_heading(deg: float) -> np.ndarray:
     half = math.radians(deg) / 2
@@ -124,8 +129,9 @@ def test_camera_guard_slows_a_fast_camera_along_its_path():
     guard.reset([0, 0, 2], quat_from_heading(0))
     heading, pos = 0.0, np.array([0.0, 0.0, 2.0])
     for i in range(1, 61):  # a scene that spins at 90 deg/s and flies at 5 m/s, for 1 s
-        pos, quat, clamped = guard.limit([5.0 * i / 60, 0, 2], quat_from_heading(90 * i / 60),
-                                         1 / 60)
+        pos, quat, clamped = guard.limit(
+            [5.0 * i / 60, 0, 2], quat_from_heading(90 * i / 60), 1 / 60
+        )
         assert clamped
         heading = math.degrees(2 * math.atan2(quat[3], quat[0]))
     assert guard.clamped == 60
@@ -138,7 +144,7 @@ def test_camera_guard_refuses_bad_limits():
         CameraGuard(max_turn=float("nan"))
 
 
-SPINNING_SCENE = '''
+SPINNING_SCENE = """
 from panda3d.core import CardMaker
 from neuroadapt.scene.base import Scene
 
@@ -157,9 +163,9 @@ class Spinner(Scene):
     def update(self, dt, t):
         self.camera.setH(self.camera.getH() + 90 * dt)  # far too fast
         self.camera.setY(self.camera.getY() + 5 * dt)
-'''
+"""
 
-SPINNING_TOML = '''
+SPINNING_TOML = """
 [scene]
 title = "Spinner"
 [[parameters]]
@@ -167,7 +173,7 @@ name = "glow"
 range = [0.0, 1.0]
 default = 0.5
 max_rate = 0.1
-'''
+"""
 
 
 @pytest.mark.render
@@ -187,8 +193,9 @@ def test_app_clamps_a_scene_that_moves_the_camera_fast(tmp_path):
               app.camera_guard.clamped)
         app.close()
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=100)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=100
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     heading, y, clamped = (float(x) for x in proc.stdout.split("POSE")[1].split())
     assert clamped == 60

@@ -32,24 +32,38 @@ BREATHING = ("breathing_guide", "breathing_rate")
 # Shots per scene: name -> --set values (every other parameter at its default).
 SHOTS = {
     "forest": {
-        "default": {}, "guide": {"breathing_guide": 1.0},
-        "mist0": {"mist": 0.0}, "mist1": {"mist": 1.0},
-        "cool": {"light_warmth": 0.0}, "warm": {"light_warmth": 1.0},
-        "dim": {"brightness": 0.0}, "bright": {"brightness": 1.0},
-        "few": {"fireflies": 0.0}, "many": {"fireflies": 1.0},
-        "grey": {"saturation": 0.0}, "vivid": {"saturation": 1.0},
+        "default": {},
+        "guide": {"breathing_guide": 1.0},
+        "mist0": {"mist": 0.0},
+        "mist1": {"mist": 1.0},
+        "cool": {"light_warmth": 0.0},
+        "warm": {"light_warmth": 1.0},
+        "dim": {"brightness": 0.0},
+        "bright": {"brightness": 1.0},
+        "few": {"fireflies": 0.0},
+        "many": {"fireflies": 1.0},
+        "grey": {"saturation": 0.0},
+        "vivid": {"saturation": 1.0},
     },
     "aurora": {
-        "default": {}, "guide": {"breathing_guide": 1.0},
-        "mist0": {"mist": 0.0}, "mist1": {"mist": 1.0},
-        "cool": {"light_warmth": 0.0}, "warm": {"light_warmth": 1.0},
-        "dim": {"aurora_intensity": 0.0}, "bright": {"aurora_intensity": 1.0},
-        "few": {"star_density": 0.0}, "many": {"star_density": 1.0},
-        "grey": {"saturation": 0.0}, "vivid": {"saturation": 1.0},
+        "default": {},
+        "guide": {"breathing_guide": 1.0},
+        "mist0": {"mist": 0.0},
+        "mist1": {"mist": 1.0},
+        "cool": {"light_warmth": 0.0},
+        "warm": {"light_warmth": 1.0},
+        "dim": {"aurora_intensity": 0.0},
+        "bright": {"aurora_intensity": 1.0},
+        "few": {"star_density": 0.0},
+        "many": {"star_density": 1.0},
+        "grey": {"saturation": 0.0},
+        "vivid": {"saturation": 1.0},
     },
     "lagoon": {
-        "default": {}, "guide": {"breathing_guide": 1.0},
-        "grey": {"saturation": 0.0}, "vivid": {"saturation": 1.0},
+        "default": {},
+        "guide": {"breathing_guide": 1.0},
+        "grey": {"saturation": 0.0},
+        "vivid": {"saturation": 1.0},
     },
 }
 # The software renderer: each scene at its default and with the guide on.
@@ -111,13 +125,19 @@ def bright_points(img: np.ndarray, above: float) -> int:
     h, w = lum.shape
     pad = np.pad(lum, 3, mode="edge")
     ring = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4) if max(abs(dy), abs(dx)) == 3]
-    around = np.max([pad[3 + dy:3 + dy + h, 3 + dx:3 + dx + w] for dy, dx in ring], axis=0)
+    around = np.max([pad[3 + dy : 3 + dy + h, 3 + dx : 3 + dx + w] for dy, dx in ring], axis=0)
     return int(((lum - around) > above).sum())
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", BATCH, *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **env}, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-c", BATCH, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+        cwd=cwd,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +153,9 @@ def shots(tmp_path_factory) -> dict[str, dict[str, np.ndarray]]:
             jobs[key] = ([name, str(out), json.dumps(batch)], env, out, batch)
     # Two at a time: each render keeps a core busy.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        procs = dict(zip(jobs, pool.map(lambda j: _run(j[0], j[1], j[2]), jobs.values()),
-                         strict=True))
+        procs = dict(
+            zip(jobs, pool.map(lambda j: _run(j[0], j[1], j[2]), jobs.values()), strict=True)
+        )
     images = {}
     for key, proc in procs.items():
         assert proc.returncode == 0, f"{key} failed:\n{proc.stderr[-3000:]}"

@@ -14,8 +14,14 @@ REPO = Path(__file__).resolve().parents[2]
 def start(module: str, *args: str) -> subprocess.Popen[str]:
     """Start ``python -m MODULE ARGS`` in the repository (inherits the machine LSL scope)."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def read_line(proc: subprocess.Popen[str], timeout: float) -> str:

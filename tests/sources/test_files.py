@@ -324,7 +324,9 @@ def _with_streams(monkeypatch, edit) -> None:
 
 
 def test_xdf_without_numeric_stream_is_refused(shared_eeg: Path, monkeypatch) -> None:
-    _with_streams(monkeypatch, lambda ss: [s for s in ss if s["info"]["channel_format"][0] == "string"])
+    _with_streams(
+        monkeypatch, lambda ss: [s for s in ss if s["info"]["channel_format"][0] == "string"]
+    )
     path = shared_eeg / MISWITCH
     with pytest.raises(RecordingError) as info:
         read_recording(path)
@@ -351,7 +353,11 @@ def test_several_numeric_streams_none_typed_eeg_are_listed(shared_eeg: Path, mon
 def _add_eeg_twin(name: str):
     def edit(streams):
         eeg = next(s for s in streams if s["info"]["type"][0] == "EEG")
-        twin = {**eeg, "info": {**eeg["info"], "name": [name]}, "time_series": eeg["time_series"] * 0}
+        twin = {
+            **eeg,
+            "info": {**eeg["info"], "name": [name]},
+            "time_series": eeg["time_series"] * 0,
+        }
         return [*streams, twin]
 
     return edit
@@ -462,8 +468,9 @@ def test_uci_eye_state_arff(shared_eeg: Path) -> None:
 
 # ------------------------------------------------------------------ corrupt input
 @pytest.mark.parametrize("fraction", [0.0002, 0.005])
-def test_edf_cut_in_its_header_is_refused(shared_eeg: Path, tmp_path: Path,
-                                          fraction: float) -> None:
+def test_edf_cut_in_its_header_is_refused(
+    shared_eeg: Path, tmp_path: Path, fraction: float
+) -> None:
     data = (shared_eeg / PHYSIONET / "S001R01.edf").read_bytes()
     path = tmp_path / "S001R01_cut.edf"
     path.write_bytes(data[: max(1, int(len(data) * fraction))])
@@ -473,8 +480,9 @@ def test_edf_cut_in_its_header_is_refused(shared_eeg: Path, tmp_path: Path,
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 0.97, 0.9999])
-def test_cut_edf_recovers_its_whole_records(shared_eeg: Path, tmp_path: Path,
-                                            fraction: float) -> None:
+def test_cut_edf_recovers_its_whole_records(
+    shared_eeg: Path, tmp_path: Path, fraction: float
+) -> None:
     source = shared_eeg / PHYSIONET / "S001R01.edf"
     full = read_recording(source)
     data = source.read_bytes()
@@ -488,8 +496,9 @@ def test_cut_edf_recovers_its_whole_records(shared_eeg: Path, tmp_path: Path,
 
 
 @pytest.mark.parametrize("fraction", [0.0001, 0.0005])
-def test_xdf_cut_before_any_stream_header_is_refused(shared_eeg: Path, tmp_path: Path,
-                                                     fraction: float) -> None:
+def test_xdf_cut_before_any_stream_header_is_refused(
+    shared_eeg: Path, tmp_path: Path, fraction: float
+) -> None:
     data = (shared_eeg / MISWITCH).read_bytes()
     path = tmp_path / "cut.xdf"
     path.write_bytes(data[: max(1, int(len(data) * fraction))])
@@ -499,8 +508,9 @@ def test_xdf_cut_before_any_stream_header_is_refused(shared_eeg: Path, tmp_path:
 
 
 @pytest.mark.parametrize("fraction", [0.002, 0.3, 0.5, 0.999, 0.99999])
-def test_cut_xdf_recovers_a_prefix_and_says_so(shared_eeg: Path, tmp_path: Path,
-                                               fraction: float) -> None:
+def test_cut_xdf_recovers_a_prefix_and_says_so(
+    shared_eeg: Path, tmp_path: Path, fraction: float
+) -> None:
     full = read_recording(shared_eeg / MISWITCH)
     data = (shared_eeg / MISWITCH).read_bytes()
     path = tmp_path / "cut.xdf"

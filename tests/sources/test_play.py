@@ -12,8 +12,7 @@ import pytest
 from neuroadapt.errors import ConfigError
 from neuroadapt.sources.files import read_recording
 from neuroadapt.sources.play import RecordingPlayer
-
-from .helpers import read_line, start
+from tests.sources.helpers import read_line, start
 
 pytestmark = pytest.mark.live
 

@@ -14,11 +14,9 @@ import pytest
 
 from neuroadapt.errors import ConfigError
 from neuroadapt.sources import LSLSource, SyntheticHeadset, pull_wait, resolve_stream, simulate
-
-from .helpers import read_line, start
+from tests.sources.helpers import read_line, start
 
 pytestmark = pytest.mark.live
-
 
 
 def run_simulate(*args: str) -> subprocess.Popen[str]:

@@ -72,8 +72,9 @@ class Pusher(threading.Thread):
         self.n_total = int((duration + 30) * sfreq)
         self.push_time = np.full(self.n_total, np.nan)
         self.headset = SyntheticHeadset(channel_names(n_ch), sfreq, seed=1)
-        info = make_stream_info("bench-eeg", "EEG", channel_names(n_ch), sfreq, "float32",
-                                source_id, units="microvolts")
+        info = make_stream_info(
+            "bench-eeg", "EEG", channel_names(n_ch), sfreq, "float32", source_id, units="microvolts"
+        )
         self.outlet = pylsl.StreamOutlet(info, self.chunk)
         self.stop = threading.Event()
         self.t0 = 0.0
@@ -88,7 +89,7 @@ class Pusher(threading.Thread):
                 time.sleep(wait)
             data = self.headset.generate(self.chunk).astype(np.float32)
             self.outlet.push_chunk(data, due - 1 / self.sfreq)
-            self.push_time[n:n + self.chunk] = pylsl.local_clock()
+            self.push_time[n : n + self.chunk] = pylsl.local_clock()
             n += self.chunk
 
 
@@ -102,13 +103,32 @@ def measure(kind: str, n_ch: int, sfreq: float, duration: float, protocol_file: 
     pusher = Pusher(n_ch, sfreq, duration, sid)
     pusher.start()
     if kind == "neuroadapt":
-        cmd = [sys.executable, "-m", "neuroadapt", "engine", "--protocol", str(protocol_file),
-               "--source-id", sid, "--autostart", "--session-id", sid,
-               "--pub", "tcp://127.0.0.1:*", "--commands", "tcp://127.0.0.1:*"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "neuroadapt",
+            "engine",
+            "--protocol",
+            str(protocol_file),
+            "--source-id",
+            sid,
+            "--autostart",
+            "--session-id",
+            sid,
+            "--pub",
+            "tcp://127.0.0.1:*",
+            "--commands",
+            "tcp://127.0.0.1:*",
+        ]
     else:
         cmd = [sys.executable, str(HERE / "peer_mnelsl.py"), sid]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     try:
         if kind == "neuroadapt":
             found = pylsl.resolve_byprop("source_id", f"{sid}/features", 1, 30)
@@ -146,9 +166,17 @@ def measure(kind: str, n_ch: int, sfreq: float, duration: float, protocol_file: 
         pusher.stop.set()
         pusher.join(5)
     ms = np.asarray(lat) * 1000
-    return {"consumer": kind, "config": f"{n_ch} ch @ {sfreq:g} Hz", "n": len(ms),
-            "p50": np.percentile(ms, 50), "p95": np.percentile(ms, 95),
-            "p99": np.percentile(ms, 99), "max": ms.max(), "cpu": cpu, "samples": ms}
+    return {
+        "consumer": kind,
+        "config": f"{n_ch} ch @ {sfreq:g} Hz",
+        "n": len(ms),
+        "p50": np.percentile(ms, 50),
+        "p95": np.percentile(ms, 95),
+        "p99": np.percentile(ms, 99),
+        "max": ms.max(),
+        "cpu": cpu,
+        "samples": ms,
+    }
 
 
 def main() -> int:
@@ -168,23 +196,30 @@ def main() -> int:
         results = []
         for n_ch, sfreq in configs:
             for kind in kinds:
-                print(f"measuring {kind}, {n_ch} ch @ {sfreq:g} Hz for {args.duration:g} s...",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"measuring {kind}, {n_ch} ch @ {sfreq:g} Hz for {args.duration:g} s...",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 results.append(measure(kind, n_ch, sfreq, args.duration, proto))
     print()
     print("| config | consumer | messages | p50 ms | p95 ms | p99 ms | max ms | CPU s/s |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['config']} | {r['consumer']} | {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} "
-              f"| {r['p99']:.1f} | {r['max']:.1f} | {r['cpu']:.3f} |")
+        print(
+            f"| {r['config']} | {r['consumer']} | {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} "
+            f"| {r['p99']:.1f} | {r['max']:.1f} | {r['cpu']:.3f} |"
+        )
     if not args.skip_peer:
         print()
         print("| config | p50 ratio (peer / neuroadapt) | p99 ratio | CPU ratio |")
         print("|---|---:|---:|---:|")
         for i in range(0, len(results), 2):
             ours, peer = results[i], results[i + 1]
-            print(f"| {ours['config']} | {peer['p50'] / ours['p50']:.2f} | "
-                  f"{peer['p99'] / ours['p99']:.2f} | {peer['cpu'] / ours['cpu']:.2f} |")
+            print(
+                f"| {ours['config']} | {peer['p50'] / ours['p50']:.2f} | "
+                f"{peer['p99'] / ours['p99']:.2f} | {peer['cpu'] / ours['cpu']:.2f} |"
+            )
     if args.plot:
         import matplotlib
 
@@ -193,8 +228,13 @@ def main() -> int:
 
         fig, ax = plt.subplots(figsize=(8, 4))
         for r in results:
-            ax.hist(r["samples"], bins=60, histtype="step", lw=1.5,
-                    label=f"{r['consumer']}, {r['config']}")
+            ax.hist(
+                r["samples"],
+                bins=60,
+                histtype="step",
+                lw=1.5,
+                label=f"{r['consumer']}, {r['config']}",
+            )
         ax.set_xlabel("push of newest sample → control message received (ms)")
         ax.set_ylabel("messages")
         ax.legend(fontsize=8)

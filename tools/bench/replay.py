@@ -61,8 +61,9 @@ def peak_mb() -> float:
 def scaled_protocol(name: str, seconds: float) -> LoadedProtocol:
     original = load_protocol(find_protocol(name))
     scaled = original.protocol.scaled(seconds / original.protocol.duration)
-    return LoadedProtocol(scaled, original.path, scaled.to_toml(), original.sha256,
-                          original.outputs, original.initial)
+    return LoadedProtocol(
+        scaled, original.path, scaled.to_toml(), original.sha256, original.outputs, original.initial
+    )
 
 
 def make_input(minutes: float, sfreq: float) -> ReplayInput:
@@ -70,9 +71,16 @@ def make_input(minutes: float, sfreq: float) -> ReplayInput:
     reps = int(np.ceil(minutes))
     data = np.tile(one, (reps, 1))[: int(minutes * 60 * sfreq)]
     stamps = np.arange(len(data)) / sfreq
-    return ReplayInput(data=data, stamps=stamps, sfreq=sfreq, ch_names=list(CAP64),
-                       ch_types=["eeg"] * len(CAP64), file_name="synthetic", format="synthetic",
-                       label="synthetic")
+    return ReplayInput(
+        data=data,
+        stamps=stamps,
+        sfreq=sfreq,
+        ch_names=list(CAP64),
+        ch_types=["eeg"] * len(CAP64),
+        file_name="synthetic",
+        format="synthetic",
+        label="synthetic",
+    )
 
 
 def naive(loaded: LoadedProtocol, inp: ReplayInput, method: str) -> tuple[float, int]:
@@ -96,11 +104,19 @@ def naive(loaded: LoadedProtocol, inp: ReplayInput, method: str) -> tuple[float,
     engine.start(inp.stamps[n_window - 1])
     n = 0
     for end in ends:
-        win = x[end - n_window: end].T
+        win = x[end - n_window : end].T
         if method == "mne":
-            psd, freqs = psd_array_welch(win, sfreq, fmin=0, fmax=sfreq / 2, n_fft=n_window,
-                                         n_per_seg=n_window, n_overlap=0, window="hamming",
-                                         verbose=False)
+            psd, freqs = psd_array_welch(
+                win,
+                sfreq,
+                fmin=0,
+                fmax=sfreq / 2,
+                n_fft=n_window,
+                n_per_seg=n_window,
+                n_overlap=0,
+                window="hamming",
+                verbose=False,
+            )
         else:
             freqs, psd = welch(win, fs=sfreq, window="hamming", nperseg=n_window, noverlap=0)
         band = psd[:, (freqs >= lo) & (freqs < hi)].sum(axis=1)
@@ -112,8 +128,9 @@ def naive(loaded: LoadedProtocol, inp: ReplayInput, method: str) -> tuple[float,
     return time.perf_counter() - begin, n
 
 
-def timed_replay(loaded: LoadedProtocol, inp: ReplayInput, detect: bool
-                 ) -> tuple[float, float, int]:
+def timed_replay(
+    loaded: LoadedProtocol, inp: ReplayInput, detect: bool
+) -> tuple[float, float, int]:
     begin = time.perf_counter()
     rp = Replay(loaded, inp)
     if not detect:
@@ -136,35 +153,46 @@ def main() -> None:
     loaded = scaled_protocol(args.protocol, seconds)
     base_mb = peak_mb()
     rows = []
-    for label, detect in (("replay (`Pipeline`: features, artifacts, 64-ch quality, "
-                           "protocol)", True),
-                          ("replay, artifact detectors and channel quality off", False)):
+    for label, detect in (
+        ("replay (`Pipeline`: features, artifacts, 64-ch quality, protocol)", True),
+        ("replay, artifact detectors and channel quality off", False),
+    ):
         print(f"{label} ...", file=sys.stderr)
         setup, proc, n = timed_replay(loaded, inp, detect)
         rows.append((label, setup, proc, n, peak_mb()))
-    for label, method in (("naive: `scipy.signal.welch` per window + protocol step", "scipy"),
-                          ("naive (peer): MNE `psd_array_welch` per window + protocol step",
-                           "mne")):
+    for label, method in (
+        ("naive: `scipy.signal.welch` per window + protocol step", "scipy"),
+        ("naive (peer): MNE `psd_array_welch` per window + protocol step", "mne"),
+    ):
         print(f"{label} ...", file=sys.stderr)
         proc, n = naive(loaded, inp, method)
         rows.append((label, 0.0, proc, n, peak_mb()))
 
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, numpy {np.__version__}")
+    print(
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, numpy {np.__version__}"
+    )
     print()
-    print(f"### Offline replay of {args.minutes:g} min, 64 ch at {args.sfreq:g} Hz, "
-          f"{args.protocol} (phases scaled to {seconds:g} s; window "
-          f"{loaded.protocol.signal.window:g} s, hop {loaded.protocol.signal.hop:g} s)")
+    print(
+        f"### Offline replay of {args.minutes:g} min, 64 ch at {args.sfreq:g} Hz, "
+        f"{args.protocol} (phases scaled to {seconds:g} s; window "
+        f"{loaded.protocol.signal.window:g} s, hop {loaded.protocol.signal.hop:g} s)"
+    )
     print()
-    print(f"Input in memory: {inp.data.nbytes / 1e6:.0f} MB (float32); peak RSS before "
-          f"processing {base_mb:.0f} MB.")
+    print(
+        f"Input in memory: {inp.data.nbytes / 1e6:.0f} MB (float32); peak RSS before "
+        f"processing {base_mb:.0f} MB."
+    )
     print()
-    print("| method | windows | start-up s | processing s | × real time | µs / window "
-          "| peak RSS MB |")
+    print(
+        "| method | windows | start-up s | processing s | × real time | µs / window | peak RSS MB |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for label, setup, proc, n, mb in rows:
-        print(f"| {label} | {n} | {setup:.2f} | {proc:.2f} | {seconds / proc:,.0f}× | "
-              f"{1e6 * proc / max(n, 1):.0f} | {mb:.0f} |")
+        print(
+            f"| {label} | {n} | {setup:.2f} | {proc:.2f} | {seconds / proc:,.0f}× | "
+            f"{1e6 * proc / max(n, 1):.0f} | {mb:.0f} |"
+        )
 
 
 if __name__ == "__main__":

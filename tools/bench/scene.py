@@ -64,9 +64,13 @@ WORKER = textwrap.dedent("""
 
 
 def bench_scene(name: str, frames: int, size: tuple[int, int], output: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", WORKER, name, str(frames), str(size[0]),
-                           str(size[1]), output], capture_output=True, text=True,
-                          timeout=600, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKER, name, str(frames), str(size[0]), str(size[1]), output],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     if proc.returncode != 0 or line is None:
         tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
@@ -96,16 +100,23 @@ def main() -> int:
         p99 = np.percentile(c, 99)
         verdict = "PASS" if p99 < BUDGET_US else "FAIL"
         ok &= verdict == "PASS"
-        rows.append(f"| {name} | {np.percentile(c, 50):.0f} | {p99:.0f} | {verdict} "
-                    f"| {np.percentile(f, 50):.1f} | {np.percentile(f, 95):.1f} |")
-    print(f"Scenes, {args.output} {size[0]}x{size[1]}, {args.frames} frames, {renderer}; "
-          f"a control message with new targets before every frame.\n")
-    print("| scene | controller p50 µs | controller p99 µs | < 1 ms | frame p50 ms "
-          "| frame p95 ms |")
+        rows.append(
+            f"| {name} | {np.percentile(c, 50):.0f} | {p99:.0f} | {verdict} "
+            f"| {np.percentile(f, 50):.1f} | {np.percentile(f, 95):.1f} |"
+        )
+    print(
+        f"Scenes, {args.output} {size[0]}x{size[1]}, {args.frames} frames, {renderer}; "
+        f"a control message with new targets before every frame.\n"
+    )
+    print(
+        "| scene | controller p50 µs | controller p99 µs | < 1 ms | frame p50 ms | frame p95 ms |"
+    )
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))
-    print(f"\n{'PASS' if ok else 'FAIL'}: controller work under {BUDGET_US:.0f} µs a frame "
-          "(p99) for every scene")
+    print(
+        f"\n{'PASS' if ok else 'FAIL'}: controller work under {BUDGET_US:.0f} µs a frame "
+        "(p99) for every scene"
+    )
     return 0 if ok else 1
 
 
