@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from neuroadapt.protocol import LoadedProtocol, ProtocolEngine, parse_protocol
-from neuroadapt.protocol.engine import Control
+from neuroadapt.messages import Control
 from neuroadapt.protocol.sham import ShamTrace
 
 PARAMS = ("fog_density", "light_warmth", "water_calm", "sun_height")
